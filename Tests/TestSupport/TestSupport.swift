@@ -1,0 +1,53 @@
+import Foundation
+
+/// Paths shared by all test targets: the repository root, committed fixtures, the real model, and the
+/// shared data folder. Fixtures are read from the source tree, never copied into bundles.
+public enum TestPaths {
+    /// The repository root (this file is Tests/TestSupport/TestSupport.swift).
+    public static let root: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// Tests/<target>/Fixtures/<name>
+    public static func fixture(_ target: String, _ name: String) -> String {
+        root.appendingPathComponent("Tests/\(target)/Fixtures/\(name)").path
+    }
+
+    /// samples/reference/<name>: outputs of the committed Python reference scripts.
+    public static func reference(_ name: String) -> String {
+        root.appendingPathComponent("samples/reference/\(name)").path
+    }
+
+    /// ../shared/data/<name>
+    public static func sharedData(_ name: String) -> String {
+        root.deletingLastPathComponent().appendingPathComponent("shared/data/\(name)").path
+    }
+
+    /// A scratch directory removed by the caller (or left in /tmp on failure for inspection).
+    public static func scratch(_ tag: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wilke-test-\(tag)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+}
+
+public struct ModelMissing: Error, CustomStringConvertible {
+    public var description: String { "the SmolLM2 GGUF is missing: run `make fetch-model` (or set WILKE_MODEL)" }
+}
+
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF fetched by `make fetch-model`.
+public enum RealModel {
+    public static var path: String {
+        if let p = ProcessInfo.processInfo.environment["WILKE_MODEL"], !p.isEmpty { return p }
+        let cache = ProcessInfo.processInfo.environment["WILKE_CACHE"]
+            ?? (NSHomeDirectory() + "/.cache/wilke")
+        return cache + "/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+
+    public static var isPresent: Bool { FileManager.default.fileExists(atPath: path) }
+
+    /// Under `make test` (WILKE_REQUIRE_MODEL=1) a missing model is a failure; a bare `swift test`
+    /// skips the real-model tests instead. Use as `.enabled(if: RealModel.available)`.
+    public static var available: Bool {
+        isPresent || ProcessInfo.processInfo.environment["WILKE_REQUIRE_MODEL"] == "1"
+    }
+}
