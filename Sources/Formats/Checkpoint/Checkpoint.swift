@@ -1,0 +1,187 @@
+import Foundation
+
+/// One tensor of a checkpoint, wherever it is stored.
+public struct CheckpointTensor: Sendable, Equatable {
+    /// The name as stored in the file.
+    public let name: String
+    /// GGUF-style canonical name (`blk.3.ffn_down.weight`), nil for tensors with no counterpart.
+    public let canonicalName: String?
+    public let dtype: DType
+    /// Shape in row-major order (numpy / torch order, last dimension contiguous). For GGUF: `ne` reversed.
+    public let shape: [Int]
+    public let layout: StorageLayout
+    /// Which of the checkpoint's files holds the bytes, and where (absolute offsets).
+    public let fileIndex: Int
+    public let fileRange: Range<Int>
+
+    public var byteCount: Int { fileRange.count }
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// GGUF's dimension order (`ne[0]` contiguous).
+    public var ne: [Int] { shape.reversed() }
+    /// The logical matrix shape [out, in] of a weight (y = W x); the stored shape for other tensors.
+    public var logicalShape: [Int] { layout == .conv1D ? shape.reversed() : shape }
+}
+
+/// A model checkpoint opened for reading: a GGUF file, a safetensors file, or a Hugging Face directory
+/// (`config.json`, `model.safetensors` or shards with `model.safetensors.index.json`, `tokenizer.json`).
+/// Opening reads headers only; tensor bytes stay in the mappings until asked for.
+public final class Checkpoint: @unchecked Sendable {
+    public enum Format: Equatable, Sendable {
+        case gguf(version: UInt32)
+        case safetensors
+        case huggingFaceDirectory(shards: Int)
+
+        public var name: String {
+            switch self {
+            case let .gguf(v): return "GGUF v\(v)"
+            case .safetensors: return "safetensors"
+            case let .huggingFaceDirectory(n): return "Hugging Face directory (\(n) safetensors shard\(n == 1 ? "" : "s"))"
+            }
+        }
+    }
+
+    public let path: String
+    public let format: Format
+    /// nil for a bare safetensors file with no config.json beside it.
+    public let hyperparameters: Hyperparameters?
+    public let tensors: [CheckpointTensor]
+    /// The mapped files, indexed by `CheckpointTensor.fileIndex`.
+    public let files: [MappedFile]
+    public let gguf: GGUFFile?
+    public let safetensors: [SafetensorsFile]
+    /// Paths of the files beside the weights (HF directory): config.json, tokenizer.json.
+    public let configPath: String?
+    public let tokenizerPath: String?
+    private let byName: [String: Int]
+
+    public var architecture: String? { hyperparameters?.architecture }
+
+    public static func open(_ path: String) throws -> Checkpoint { try Checkpoint(path: path) }
+
+    public init(path: String) throws {
+        self.path = path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw FormatError.io(path: path, operation: "open", errno: ENOENT)
+        }
+        if isDir.boolValue {
+            let dir = path
+            let sharded = try ShardedSafetensors(directory: dir)
+            let config = dir + "/config.json"
+            guard FileManager.default.fileExists(atPath: config) else { throw FormatError.missingConfig(path: dir) }
+            let hp = try Hyperparameters(configJSON: try Data(contentsOf: URL(fileURLWithPath: config)), path: config)
+            format = .huggingFaceDirectory(shards: sharded.shards.count)
+            hyperparameters = hp
+            configPath = config
+            let tok = dir + "/tokenizer.json"
+            tokenizerPath = FileManager.default.fileExists(atPath: tok) ? tok : nil
+            gguf = nil
+            safetensors = sharded.shards
+            files = sharded.shards.map(\.file)
+            tensors = Checkpoint.describe(safetensors: sharded.shards, hyperparameters: hp)
+        } else {
+            let file = try MappedFile(path: path)
+            let magic = file.count >= 4 ? Array(file.bytes[0..<4]) : []
+            if magic == Array("GGUF".utf8) || (magic.count == 4 && path.hasSuffix(".gguf")) {
+                let g = try GGUFFile(file: file)
+                let hp = try Hyperparameters(gguf: { g[$0] }, hasOutputTensor: g.tensor(named: "output.weight") != nil)
+                format = .gguf(version: g.version)
+                hyperparameters = hp
+                gguf = g
+                safetensors = []
+                files = [file]
+                configPath = nil
+                tokenizerPath = nil
+                tensors = g.tensors.map { t in
+                    let shape = Array(t.ne.reversed())
+                    let start = g.dataOffset + t.offset
+                    return CheckpointTensor(
+                        name: t.name, canonicalName: t.name, dtype: t.dtype, shape: shape,
+                        layout: TensorNames.layout(canonical: t.name, architecture: hp.architecture, isGGUF: true,
+                                                   rank: shape.count, heads: hp.heads, kvHeads: hp.kvHeads),
+                        fileIndex: 0, fileRange: start..<(start + t.byteCount))
+                }
+            } else {
+                let st: SafetensorsFile
+                do { st = try SafetensorsFile(file: file) } catch let e as FormatError {
+                    // Neither magic nor a plausible safetensors header: say what the file is not.
+                    if case .headerTooLarge = e, !path.hasSuffix(".safetensors") { throw FormatError.unknownFormat(path: path) }
+                    throw e
+                }
+                let config = (path as NSString).deletingLastPathComponent + "/config.json"
+                let hp: Hyperparameters? = FileManager.default.fileExists(atPath: config)
+                    ? try Hyperparameters(configJSON: try Data(contentsOf: URL(fileURLWithPath: config)), path: config) : nil
+                format = .safetensors
+                hyperparameters = hp
+                gguf = nil
+                safetensors = [st]
+                files = [file]
+                configPath = hp == nil ? nil : config
+                let tok = (path as NSString).deletingLastPathComponent + "/tokenizer.json"
+                tokenizerPath = FileManager.default.fileExists(atPath: tok) ? tok : nil
+                tensors = Checkpoint.describe(safetensors: [st], hyperparameters: hp)
+            }
+        }
+        var map: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() {
+            map[t.name] = i
+            if let c = t.canonicalName, map[c] == nil { map[c] = i }
+        }
+        byName = map
+    }
+
+    static func describe(safetensors files: [SafetensorsFile], hyperparameters hp: Hyperparameters?) -> [CheckpointTensor] {
+        var out: [CheckpointTensor] = []
+        for (i, f) in files.enumerated() {
+            for t in f.tensors {
+                let canonical = hp.flatMap { TensorNames.canonical(hf: t.name, architecture: $0.architecture) }
+                let layout = hp.map {
+                    TensorNames.layout(canonical: canonical ?? t.name, architecture: $0.architecture, isGGUF: false,
+                                       rank: t.shape.count, heads: $0.heads, kvHeads: $0.kvHeads)
+                } ?? (t.shape.count == 2 ? .rowMajor : .vector)
+                out.append(CheckpointTensor(name: t.name, canonicalName: canonical, dtype: t.dtype, shape: t.shape,
+                                            layout: layout, fileIndex: i, fileRange: t.fileRange))
+            }
+        }
+        return out
+    }
+
+    /// A tensor by stored or canonical name.
+    public func tensor(_ name: String) -> CheckpointTensor? { byName[name].map { tensors[$0] } }
+
+    /// The raw stored bytes (a view into the mapping).
+    public func data(_ t: CheckpointTensor) -> UnsafeRawBufferPointer { files[t.fileIndex].slice(t.fileRange) }
+
+    /// The tensor's values as f32 in storage order (dequantized).
+    public func floats(_ t: CheckpointTensor) throws -> [Float] {
+        var out = [Float](repeating: 0, count: t.elementCount)
+        try out.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(t.dtype, data(t), into: $0) }
+        return out
+    }
+
+    /// The logical matrix W [out, in] row-major in Hugging Face's row order: Conv1D storage is
+    /// transposed and GGUF's Q/K row permutation undone. Non-matrices come back as stored.
+    public func logical(_ t: CheckpointTensor) throws -> [Float] {
+        let stored = try floats(t)
+        switch t.layout {
+        case .rowMajor, .vector: return stored
+        case .conv1D:
+            let (rows, cols) = (t.shape[0], t.shape[1])  // stored [in, out]
+            var out = [Float](repeating: 0, count: stored.count)
+            for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = stored[r * cols + c] } }
+            return out
+        case .permutedRows:
+            let (rows, cols) = (t.shape[0], t.shape[1])
+            var out = [Float](repeating: 0, count: stored.count)
+            for r in 0..<rows {
+                let s = t.layout.storageRow(r, rows: rows)
+                out.withUnsafeMutableBufferPointer { o in
+                    stored.withUnsafeBufferPointer { i in
+                        (o.baseAddress! + r * cols).update(from: i.baseAddress! + s * cols, count: cols)
+                    }
+                }
+            }
+            return out
+        }
+    }
+}
