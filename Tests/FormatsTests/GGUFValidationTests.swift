@@ -11,6 +11,8 @@ import TestSupport
         let f = try openGGUF(C().bytes)
         #expect(f.version == 3)
         #expect(f.architecture == "llama")
+        // 24-byte header + key (8 + 20 + 4 + 8 + 5) + info (8 + 1 + 4 + 8 + 4 + 8) = 102, padded to 128.
+        #expect(f.headerEnd == 102 && f.dataOffset == 128)
         #expect(f.tensors == [GGUFTensorInfo(name: "t", ne: [4], dtype: .f32, offset: 0, byteCount: 16)])
         #expect(Array(f.data(f.tensors[0])) == [UInt8](repeating: 0x5A, count: 16))
     }
