@@ -49,6 +49,9 @@ enum SafetensorsHeader {
     /// Rule 5: the JSON object `{"__metadata__": {str: str} | null, NAME: {dtype, shape, data_offsets}}`.
     /// Leading and trailing JSON whitespace is accepted; anything else after the object (NUL padding,
     /// garbage) is not. Extra fields inside a tensor entry are ignored, as the Rust reader does.
+    /// Stricter than Rust on purpose: a repeated tensor name (Rust keeps the last) is `.duplicateTensor`,
+    /// and a repeated metadata key (Rust keeps the last) is `.invalidHeaderJSON`, because two parsers
+    /// keeping different copies is how a file shows one thing to a checker and another to a loader.
     static func parse(_ json: UnsafeRawBufferPointer) throws -> (metadata: [String: String], entries: [RawEntry]) {
         var scanner = JSONScanner(json)
         var metadata: [String: String] = [:]
