@@ -118,6 +118,12 @@ const = np.full(32, 0.75); blocks.append(const)                      # max == mi
 negconst = np.full(32, -3.25); blocks.append(negconst)
 big = rng.normal(0, 1, size=32) * 1e6; blocks.append(big)
 grid = rng.integers(-127, 128, size=32) * 0.01; blocks.append(grid)
+for i in range(6):
+    # ±0 ties at the minimum (with positives) and at the maximum (with negatives): decide m's sign
+    zmix = np.where(rng.integers(0, 2, size=32) == 1, -0.0, 0.0)
+    sign = 1.0 if i % 2 == 0 else -1.0
+    zmix[rng.integers(0, 32, size=8)] = sign * rng.uniform(0.1, 1, size=8)
+    blocks.append(zmix)
 for i in range(40):
     # values already on a grid of their own quantized levels, then perturbed by tiny amounts
     d = rng.uniform(0.001, 1)
