@@ -28,13 +28,15 @@ extension RootCommand {
         var force = false
 
         func run() throws {
-            let ckpt = try Checkpoint.open(input)
+            let ckpt = try naming(input) { try Checkpoint.open(input) }
             let bar = ProgressBar("convert")
-            switch ckpt.format {
-            case .gguf:
-                try Converter.ggufToHuggingFace(ckpt, output: output, dtype: dtype.dtype, overwrite: force, progress: bar.update)
-            case .safetensors, .huggingFaceDirectory:
-                try Converter.convertSafetensors(ckpt, output: output, dtype: dtype.dtype, overwrite: force, progress: bar.update)
+            try naming(input) {
+                switch ckpt.format {
+                case .gguf:
+                    try Converter.ggufToHuggingFace(ckpt, output: output, dtype: dtype.dtype, overwrite: force, progress: bar.update)
+                case .safetensors, .huggingFaceDirectory:
+                    try Converter.convertSafetensors(ckpt, output: output, dtype: dtype.dtype, overwrite: force, progress: bar.update)
+                }
             }
             printErr("wrote \(output)")
         }

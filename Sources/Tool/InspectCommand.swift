@@ -24,7 +24,7 @@ extension RootCommand {
         var json = false
 
         func run() throws {
-            let ckpt = try Checkpoint.open(path)
+            let ckpt = try naming(path) { try Checkpoint.open(path) }
             let report = InspectReport(ckpt, glob: tensors)
             if json {
                 print(try report.json())

@@ -104,9 +104,10 @@ public final class Checkpoint: @unchecked Sendable {
             } else {
                 let st: SafetensorsFile
                 do { st = try SafetensorsFile(file: file) } catch let e as FormatError {
-                    // Neither magic nor a plausible safetensors header: say what the file is not.
-                    if case .headerTooLarge = e, !path.hasSuffix(".safetensors") { throw FormatError.unknownFormat(path: path) }
-                    throw e
+                    // A file that claims to be safetensors gets the precise reason; anything else that
+                    // has neither GGUF's magic nor a valid safetensors header is "not a checkpoint".
+                    if path.hasSuffix(".safetensors") { throw e }
+                    throw FormatError.unknownFormat(path: path)
                 }
                 let config = (path as NSString).deletingLastPathComponent + "/config.json"
                 let hp: Hyperparameters? = FileManager.default.fileExists(atPath: config)
