@@ -134,7 +134,7 @@ struct QuantCodecTests {
 
     @Test func unalignedSource() throws {
         let t = DType.f32
-        let values: [Float] = [1.5, -2.25, 3e-40, .infinity]
+        let values: [Float] = [1.5, -2.25, .leastNonzeroMagnitude * 3, .infinity]
         var bytes: [UInt8] = [0xAA]
         values.withUnsafeBytes { bytes += $0 }
         let got = try bytes.withUnsafeBytes { try TensorCodec.dequantize(t, UnsafeRawBufferPointer(rebasing: $0[1...]), count: 4) }
