@@ -73,3 +73,34 @@ struct TokenizerBPETests {
         #expect(throws: WilKEError.invalidMerge("a b")) { try BPETokenizer(tokenizerJSON: Data(badMerge.utf8)) }
     }
 }
+
+@Suite("Tokenizer tokenizer.json pre-tokenizer selection")
+struct TokenizerJSONPreTokenizerTests {
+    /// The fixture's tokenizer.json with its pre_tokenizer replaced by `pre`.
+    static func load(pre: Any) throws -> BPETokenizer {
+        var root = try JSONSerialization.jsonObject(with: TokenizerFixtures.data("gpt2_fixture.json")) as! [String: Any]
+        root["pre_tokenizer"] = pre
+        return try BPETokenizer(tokenizerJSON: JSONSerialization.data(withJSONObject: root))
+    }
+
+    static func byteLevel(regex: Bool) -> [String: Any] {
+        ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex]
+    }
+
+    @Test("SmolLM2's Digits + ByteLevel and the Llama-3 / Qwen2 Split sequences are recognised")
+    func selection() throws {
+        #expect(try Self.load(pre: Self.byteLevel(regex: true)).preTokenizer == .gpt2)
+        let digits: [String: Any] = ["type": "Sequence", "pretokenizers": [
+            ["type": "Digits", "individual_digits": true], Self.byteLevel(regex: true)]]
+        #expect(try Self.load(pre: digits).preTokenizer == .digitsThenGPT2)
+        for (pattern, expected) in [(BPETokenizer.llama3Pattern, PreTokenizer.llama3), (BPETokenizer.qwen2Pattern, .qwen2)] {
+            let split: [String: Any] = ["type": "Sequence", "pretokenizers": [
+                ["type": "Split", "pattern": ["Regex": pattern], "behavior": "Isolated", "invert": false],
+                Self.byteLevel(regex: false)]]
+            #expect(try Self.load(pre: split).preTokenizer == expected)
+        }
+        #expect(throws: WilKEError.unsupportedTokenizer("pre-tokenizer `Whitespace`")) {
+            try Self.load(pre: ["type": "Whitespace"])
+        }
+    }
+}

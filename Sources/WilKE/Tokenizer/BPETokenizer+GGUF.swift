@@ -60,9 +60,12 @@ extension BPETokenizer {
         for (id, p) in spelled.enumerated() where vocab[p] == nil { vocab[p] = Int32(id) }
         var merges = BPEMerges()
         for m in mergeList {
-            let parts = m.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, let a = vocab[String(parts[0])], let b = vocab[String(parts[1])],
-                  let ab = vocab[String(parts[0]) + String(parts[1])] else { throw WilKEError.invalidMerge(m) }
+            let u = m.utf8
+            guard let cut = u.firstIndex(of: 0x20), !u[u.index(after: cut)...].contains(0x20),
+                  let left = String(u[..<cut]), let right = String(u[u.index(after: cut)...]),
+                  let a = vocab[left], let b = vocab[right], let ab = vocab[left + right] else {
+                throw WilKEError.invalidMerge(m)
+            }
             merges.add(a, b, merged: ab)
         }
         let byteIDs = (0..<256).map { vocab[String(ByteLevel.characters[$0])] ?? -1 }

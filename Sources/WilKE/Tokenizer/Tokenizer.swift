@@ -37,12 +37,21 @@ enum ByteLevel {
         return table
     }()
 
-    /// character → byte.
-    static let bytes: [Unicode.Scalar: UInt8] = {
-        var map = [Unicode.Scalar: UInt8]()
-        for (b, c) in characters.enumerated() { map[c] = UInt8(b) }
-        return map
+    /// character → byte + 1 (0: not in the alphabet), indexed by scalar value; the alphabet ends below U+0144.
+    private static let byteTable: [UInt16] = {
+        var table = [UInt16](repeating: 0, count: 0x200)
+        for (b, c) in characters.enumerated() { table[Int(c.value)] = UInt16(b) + 1 }
+        return table
     }()
+
+    /// The byte the alphabet character `c` stands for.
+    @inline(__always)
+    static func byte(_ c: Unicode.Scalar) -> UInt8? {
+        let v = Int(c.value)
+        guard v < 0x200 else { return nil }
+        let b = byteTable[v]
+        return b == 0 ? nil : UInt8(b - 1)
+    }
 
     /// The byte-level spelling of `bytes`.
     static func spell<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
@@ -53,13 +62,13 @@ enum ByteLevel {
 
     /// True when every character of `piece` is in the byte alphabet.
     static func isSpelled(_ piece: String) -> Bool {
-        piece.unicodeScalars.allSatisfy { bytes[$0] != nil }
+        piece.unicodeScalars.allSatisfy { byte($0) != nil }
     }
 
     /// The bytes a byte-level piece stands for; characters outside the alphabet pass through as UTF-8.
     static func unspell(_ piece: String, into out: inout [UInt8]) {
         for c in piece.unicodeScalars {
-            if let b = bytes[c] { out.append(b) } else { out.append(contentsOf: Array(String(c).utf8)) }
+            if let b = byte(c) { out.append(b) } else { out.append(contentsOf: Array(String(c).utf8)) }
         }
     }
 }
