@@ -25,7 +25,7 @@ struct TokenizerBPETests {
         }
         print("gpt2 fixture: \(ref.cases.count) cases, \(wrong) mismatched")
         #expect(wrong == 0)
-        #expect(tok.vocabularySize == 1327)
+        #expect(tok.vocabularySize == ref.vocab_size)
     }
 
     @Test("decode matches HF and inverts encode")
@@ -101,6 +101,24 @@ struct TokenizerJSONPreTokenizerTests {
         }
         #expect(throws: WilKEError.unsupportedTokenizer("pre-tokenizer `Whitespace`")) {
             try Self.load(pre: ["type": "Whitespace"])
+        }
+    }
+}
+
+@Suite("Tokenizer merge loop")
+struct TokenizerMergeTests {
+    @Test("the heap path for long words merges exactly as the scan path")
+    func heapEqualsScan() throws {
+        let tok = try TokenizerBPETests.load()
+        let words = ["supercalifragilisticexpialidocious", String(repeating: "the ", count: 40),
+                     String(repeating: "a", count: 301), "Hello, world! 12345", String(repeating: "ab€", count: 77)]
+        for w in words {
+            let start = Array(w.utf8).map { tok.byteIDs[Int($0)] }
+            var scan = start, heap = start
+            tok.merges.apply(&scan, longWord: .max)
+            tok.merges.apply(&heap, longWord: 0)
+            #expect(scan == heap, "\(w.prefix(20))")
+            #expect(scan.count < start.count)
         }
     }
 }

@@ -13,6 +13,7 @@ struct TokenizerReference: Decodable {
     let cases: [TokenizerCase]
     let bos_id: Int?
     let add_bos_token: Bool?
+    let vocab_size: Int?
 }
 
 enum TokenizerFixtures {
