@@ -58,6 +58,32 @@ struct QuantCodecTests {
         #expect(got[0x7E01].bitPattern == 0x7FC0_2000)
     }
 
+    /// The branch-free f32 → fp16 narrowing equals Swift's `Float16(x)` (IEEE round to nearest even).
+    /// All 2^32 inputs agree (checked once in a release build); here every 4099th bit pattern.
+    @Test func f16NarrowingMatchesFloat16() {
+        var bad: [UInt32] = []
+        for u in stride(from: UInt64(0), through: UInt64(UInt32.max), by: 4099) {
+            let x = Float(bitPattern: UInt32(u))
+            let got = floatToHalf(x), want = Float16(x).bitPattern
+            let ok = x.isNaN ? Float16(bitPattern: got).isNaN && (got & 0x8000) == (want & 0x8000) : got == want
+            if !ok { bad.append(UInt32(u)) }
+        }
+        #expect(bad.isEmpty, "first: \(bad.first.map { String($0, radix: 16) } ?? "-")")
+    }
+
+    /// The vectorizable rounding and truncation helpers of the quantizers equal the library functions.
+    @Test func quantizerRoundingHelpers() {
+        var bad = 0
+        for u in stride(from: UInt32(0), to: 0x4300_0000, by: 1009) {   // all magnitudes up to 128
+            for v in [Float(bitPattern: u), -Float(bitPattern: u)] where abs(v) <= 127 {
+                if TensorCodec.roundAway(v) != Int8(v.rounded(.toNearestOrAwayFromZero)) { bad += 1 }
+                if v >= 0, TensorCodec.truncClip(v, 15) != UInt8(min(v.rounded(.towardZero), 15)) { bad += 1 }
+            }
+        }
+        #expect(bad == 0)
+        #expect(TensorCodec.truncClip(.nan, 15) == 0 && TensorCodec.truncClip(1e30, 15) == 15)
+    }
+
     /// BF16 narrowing of every f32 with a chosen upper half and the tie-relevant lower halves.
     @Test func bf16RoundsToNearestEven() throws {
         let values: [Float] = [1.00390625, 1.01171875, Float(bitPattern: 0x3F80_8001), .greatestFiniteMagnitude, .nan]
@@ -108,7 +134,7 @@ struct QuantCodecTests {
 
     @Test func unalignedSource() throws {
         let t = DType.f32
-        let values: [Float] = [1.5, -2.25, 3e-40, .infinity]
+        let values: [Float] = [1.5, -2.25, .leastNonzeroMagnitude * 3, .infinity]
         var bytes: [UInt8] = [0xAA]
         values.withUnsafeBytes { bytes += $0 }
         let got = try bytes.withUnsafeBytes { try TensorCodec.dequantize(t, UnsafeRawBufferPointer(rebasing: $0[1...]), count: 4) }

@@ -158,6 +158,31 @@ cases.append({"kind": "quantize", "dtype": "F16", "elements": int(fin.size), "in
 cases.append({"kind": "quantize", "dtype": "BF16", "elements": int(fin.size), "input": "round.in.bin",
               "output": write("bf16.q.bin", quants.quantize(fin, T.BF16))})
 
+# ---- real model: checksums of gguf-py's dequantization of real tensors (QuantRealModelTests) ------
+def checksum(values: np.ndarray) -> int:
+    """Σ bits[i] · (2i + 1) mod 2^64 over the f32 bit patterns: order-sensitive, cheap in numpy and Swift."""
+    bits = values.astype(np.float32).reshape(-1).view(np.uint32).astype(np.uint64)
+    weights = np.arange(bits.size, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    return int(np.sum(bits * weights, dtype=np.uint64))
+
+
+MODEL = os.path.expanduser("~/.cache/wilke/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+if os.path.exists(MODEL):
+    from gguf import GGUFReader
+    reader = GGUFReader(MODEL)
+    real = []
+    for name, rows in [("blk.0.ffn_down.weight", None), ("blk.0.attn_norm.weight", None),
+                       ("blk.3.attn_q.weight", None), ("token_embd.weight", 2048)]:
+        t = next(t for t in reader.tensors if t.name == name)
+        data = t.data if rows is None else t.data[:rows]
+        qtype = t.tensor_type
+        values = quants.dequantize(np.ascontiguousarray(data), qtype).astype(np.float32).reshape(-1)
+        real.append({"tensor": name, "dtype": qtype.name, "offset": int(t.data_offset),
+                     "bytes": int(data.nbytes), "elements": int(values.size), "checksum": str(checksum(values)),
+                     "first": [float(v) for v in values[:8]]})
+    with open(os.path.join(OUT, "realmodel.json"), "w") as f:
+        json.dump({"model": os.path.basename(MODEL), "tensors": real}, f, indent=1)
+
 with open(os.path.join(OUT, "index.json"), "w") as f:
     json.dump({"generator": "samples/reference/make_quant_fixtures.py", "cases": cases}, f, indent=1)
 print(f"wrote {len(cases)} cases, {sum(os.path.getsize(os.path.join(OUT, n)) for n in os.listdir(OUT))} bytes")

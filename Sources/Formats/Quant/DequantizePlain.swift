@@ -20,6 +20,28 @@ func halfToFloat(_ h: UInt16) -> Float {
     return Float(bitPattern: bits | sign)
 }
 
+/// f32 → fp16 bits, round to nearest even, overflow → ±inf: the same result as Swift's `Float16(x)`
+/// (checked for all 2^32 inputs, NaN aside), but branch-free integer code that vectorizes, where
+/// `Float16(x)` is a library call on x86-64 without F16C. NaN keeps its sign and top payload bits and
+/// gets the quiet bit.
+@inline(__always)
+func floatToHalf(_ x: Float) -> UInt16 {
+    let u = x.bitPattern
+    let sign = UInt16(truncatingIfNeeded: (u >> 16) & 0x8000)
+    let a = u & 0x7FFF_FFFF
+    // Large: ≥ 65520 (after rounding) → inf; NaN → quiet NaN.
+    let big: UInt32 = a > 0x7F80_0000 ? 0x7E00 | ((a >> 13) & 0x3FF) : 0x7C00
+    // Subnormal or zero (|x| < 2^-14): adding 0.5 shifts the value into the mantissa bits of a float with
+    // exponent −1, and that f32 addition performs the round-to-nearest-even.
+    let subF = Float(bitPattern: a) + 0.5
+    let small = subF.bitPattern &- 0x3F00_0000
+    // Normal: rebias the exponent and round the 13 dropped bits to nearest even by hand.
+    let odd = (a >> 13) & 1
+    let normal = (a &+ 0xC800_0FFF &+ odd) >> 13       // 0xC8000000 = (15 − 127) << 23 mod 2^32
+    let bits = a >= 0x4780_0000 ? big : (a < 0x3880_0000 ? small : normal)
+    return UInt16(truncatingIfNeeded: bits) | sign
+}
+
 /// The fp16 at `offset` bytes into `p`, as f32.
 @inline(__always)
 func loadHalf(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
