@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import Formats
+
+extension RootCommand {
+    /// Benchmark plumbing used by `make bench` (hidden from --help): generating large files and timing
+    /// kernels, so the benchmark needs no other tool.
+    struct Dev: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Benchmark helpers (used by `make bench`).",
+            shouldDisplay: false,
+            subcommands: [GenSafetensors.self, BenchCodec.self])
+    }
+}
+
+extension RootCommand.Dev {
+    struct GenSafetensors: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gen-safetensors", abstract: "Write a synthetic safetensors file of N F16 tensors totalling about SIZE bytes.")
+
+        @Argument(help: "Output file.") var output: String
+        @Option(help: "Number of tensors.") var tensors = 2000
+        @Option(help: "Total bytes (approximate).") var bytes: Int = 4 << 30
+        @Flag(help: "Replace an existing output.") var force = false
+
+        func run() throws {
+            let per = max(2, bytes / tensors / 2 / 1024 * 1024)  // elements per tensor, [per/1024, 1024]
+            let entries = (0..<tensors).map { i in
+                SafetensorsWriter.Entry(name: String(format: "model.layers.%d.block.%d.weight", i / 10, i % 10), dtype: .f16,
+                                        shape: [per / 1024, 1024], source: .fill { dst in
+                    // A cheap non-constant pattern; contents do not matter to the benchmark.
+                    let words = dst.bindMemory(to: UInt64.self)
+                    for j in 0..<words.count { words[j] = (UInt64(truncatingIfNeeded: j &+ i) &* 0x9E37_79B9_7F4A_7C15) & 0x3BFF_3BFF_3BFF_3BFF }
+                })
+            }
+            try SafetensorsWriter.write(entries, metadata: ["format": "pt"], to: output, overwrite: force)
+        }
+    }
+
+    struct BenchCodec: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bench-codec", abstract: "Dequantization throughput per type and memory bandwidth, as JSON lines.")
+
+        @Option(help: "Elements per run.") var elements = 16 << 20
+        @Option(help: "Repeats (the fastest counts).") var repeats = 5
+
+        func run() throws {
+            // Memory bandwidth reference: a large memcpy, reported as bytes written per second.
+            let n = elements * 4
+            let a = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+            let b = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+            defer { a.deallocate(); b.deallocate() }
+            memset(a, 1, n); memset(b, 2, n)
+            var best = Double.infinity
+            for _ in 0..<repeats {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                memcpy(b, a, n)
+                best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            print(#"{"kernel":"memcpy","gb_per_s":\#(String(format: "%.2f", Double(n) / best / 1e9))}"#)
+            let types: [DType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+            for t in types {
+                let r = try TensorCodec.benchmarkDequantize(t, elements: elements, repeats: repeats)
+                let inBytes = t.byteCount(elements: (elements + t.blockSize - 1) / t.blockSize * t.blockSize) ?? 0
+                print(#"{"kernel":"dequantize","type":"\#(t.name)","gb_per_s_out":\#(String(format: "%.2f", r.gbPerSecond)),"gb_per_s_in":\#(String(format: "%.2f", Double(inBytes) / r.seconds / 1e9)),"seconds":\#(String(format: "%.4f", r.seconds))}"#)
+            }
+        }
+    }
+}
