@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PatchTests", dependencies: ["Patch", "Formats", "TestSupport"]),
-        .testTarget(name: "WilKETests", dependencies: ["WilKE", "Formats", "Patch", "TestSupport"]),
+        .testTarget(name: "WilKETests", dependencies: ["WilKE", "Formats", "Patch", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ToolTests", dependencies: ["Tool", "TestSupport"]),
     ]
 )
