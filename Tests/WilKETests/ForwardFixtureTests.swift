@@ -134,7 +134,8 @@ let fixtureArchs = ["gpt2", "gptj", "llama", "qwen2"]
     @Test(arguments: fixtureArchs) func deltaHooksMatchTransformers(arch: String) throws {
         let fx = try FixtureModel(arch)
         let row0 = try fx.rows[0]
-        let layer = Int(fx.ref.metadata["delta_layer"]!)!, pos = Int(fx.ref.metadata["delta_pos"]!)!
+        let at = try #require(fx.ref.metadata["delta_layer_pos"]).split(separator: ",").compactMap { Int($0) }
+        let (layer, pos) = (at[0], at[1])
         let delta = Intervention(layer: layer, vector: try fx.values("delta.vector"), at: [TokenPosition(row: 0, pos: pos)])
         var a = ForwardBatch.allLogits([row0]); a.mlpDelta = delta
         var b = ForwardBatch.allLogits([row0]); b.residualDelta = delta

@@ -29,11 +29,15 @@ func noise(_ n: Int, seed: UInt64) -> [Float] {
         var ref = [Float](repeating: 0, count: n * h * d)
         Attention.forwardNaive(out: &ref, q: q, k: k, v: v, n: n, nHead: h, nKVHead: g, headDim: d)
         for p in [0, past] {
-            let newQ = FloatBuffer(Array(q[(p * h * d)...])), kb = FloatBuffer(k), vb = FloatBuffer(v)
-            let out = FloatBuffer(count: (n - p) * h * d), att = FloatBuffer(count: h * (n - p) * n)
-            let row = AttentionRow(offset: 0, n: n - p, past: p, k: kb.p, v: vb.p, att: att.p)
-            Attention.forward(out: out.p, q: newQ.p, rows: [row, row], nHead: h, nKVHead: g, headDim: d)
-            let diff = maxAbsDiff(out.array, Array(ref[(p * h * d)...]))
+            // The same row packed twice (distinct offsets and probability buffers) exercises packing.
+            let tail = Array(q[(p * h * d)...]), m = n - p
+            let newQ = FloatBuffer(tail + tail), kb = FloatBuffer(k), vb = FloatBuffer(v)
+            let out = FloatBuffer(count: 2 * m * h * d), att = FloatBuffer(count: h * m * n), att2 = FloatBuffer(count: h * m * n)
+            let rows = [AttentionRow(offset: 0, n: m, past: p, k: kb.p, v: vb.p, att: att.p),
+                        AttentionRow(offset: m, n: m, past: p, k: kb.p, v: vb.p, att: att2.p)]
+            Attention.forward(out: out.p, q: newQ.p, rows: rows, nHead: h, nKVHead: g, headDim: d)
+            let expected = Array(ref[(p * h * d)...])
+            let diff = maxAbsDiff(out.array, expected + expected)
             print("attention n=\(n) past=\(p) max abs diff \(diff)")
             #expect(diff < 1e-5)
             // Probabilities: each query's row sums to 1 and is 0 on future keys.

@@ -16,6 +16,7 @@ The Swift forward pass (Sources/WilKE/Model) is checked against reference.safete
   logits_resid_delta.row0  f32   [T_0, V]       logits of row 0 with delta added to the residual stream
                                                 after block DELTA_LAYER at position DELTA_POS (MEMIT's hook)
 
+Metadata "delta_layer_pos" = "DELTA_LAYER,DELTA_POS".
 Weights are re-drawn with larger scales than HF's init (std 0.02 makes every logit ~0 and the test weak).
 Eager attention, float32, CPU, fixed seeds: re-running reproduces the same bytes.
 """
@@ -146,7 +147,8 @@ def main():
         ref["logits_mlp_delta.row0"] = run(arch, model, rows[0], mlp_delta=delta)
         ref["logits_resid_delta.row0"] = run(arch, model, rows[0], resid_delta=delta)
         save_file({k: v.contiguous() for k, v in ref.items()}, os.path.join(d, "reference.safetensors"),
-                  metadata={"delta_layer": str(DELTA_LAYER), "delta_pos": str(DELTA_POS)})
+                  # one metadata key: safetensors writes a multi-key map in random order
+                  metadata={"delta_layer_pos": f"{DELTA_LAYER},{DELTA_POS}"})
         sizes = {f: os.path.getsize(os.path.join(d, f)) for f in sorted(os.listdir(d))}
         print(arch, sizes, "logit std", float(ref["logits.row0"].std()))
 
