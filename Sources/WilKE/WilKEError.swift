@@ -1,6 +1,19 @@
-/// Errors thrown by the WilKE module. Each description is one lowercase sentence naming the thing at fault.
+/// Errors thrown by the WilKE module: bad tokenizer data, and (appended by other parts) model and edit errors.
+/// Each description is one lowercase sentence naming the thing that is wrong.
 public enum WilKEError: Error, Equatable, CustomStringConvertible {
-    // MARK: model (Sources/WilKE/Model)
+    // MARK: Tokenizer
+    /// `tokenizer.json` is not valid JSON or lacks a required field (named).
+    case malformedTokenizerJSON(String)
+    /// The tokenizer describes a model, pre-tokenizer or option that is not implemented (named).
+    case unsupportedTokenizer(String)
+    /// A merge rule is not "left right" or names a piece missing from the vocabulary.
+    case invalidMerge(String)
+    /// Parallel tokenizer arrays (tokens, types, scores) have different lengths.
+    case tokenizerArrayMismatch(String)
+    /// A special token id (bos, eos, pad) is outside the vocabulary.
+    case tokenIDOutOfRange(name: String, id: Int, vocabularySize: Int)
+
+    // MARK: Model (Sources/WilKE/Model)
     /// A tensor the architecture needs is not in the checkpoint.
     case missingTensor(String)
     /// A tensor has the wrong shape (logical [out, in] row-major order).
@@ -13,7 +26,7 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     case invalidConfig(String)
     /// An input token id is outside the vocabulary.
     case tokenOutOfRange(token: Int, vocabSize: Int)
-    /// A row is longer than the model's position table (GPT-2 / GPT-J) or context.
+    /// A row runs past GPT-2's learned position table.
     case sequenceTooLong(length: Int, maxPositions: Int)
     /// A (row, position) request points outside the batch, or before a row's cached prefix.
     case invalidPosition(row: Int, pos: Int)
@@ -26,17 +39,23 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .missingTensor(let n): "tensor \(n) is missing from the checkpoint"
-        case .tensorShape(let n, let e, let f): "tensor \(n) has shape \(f) but the model config needs \(e)"
-        case .tensorSize(let n, let e, let f): "tensor \(n) holds \(f) values but its shape needs \(e)"
-        case .unsupportedArchitecture(let a): "model architecture \(a) is not supported (use gpt2, gptj, llama or qwen2)"
-        case .invalidConfig(let why): "the model config is invalid: \(why)"
-        case .tokenOutOfRange(let t, let v): "token id \(t) is outside the vocabulary of \(v) tokens"
-        case .sequenceTooLong(let l, let m): "a sequence of \(l) tokens exceeds the model's \(m) positions"
-        case .invalidPosition(let r, let p): "position \(p) of row \(r) is outside the batch or inside its cached prefix"
-        case .invalidLayer(let l): "layer \(l) is outside the model or before the resumed layer"
-        case .vectorSize(let e, let f): "a delta vector has \(f) values but the model needs \(e)"
-        case .invalidBatch(let why): "the forward batch is invalid: \(why)"
+        case .malformedTokenizerJSON(let what): return "the tokenizer.json is malformed: \(what)"
+        case .unsupportedTokenizer(let what): return "the tokenizer is not supported: \(what)"
+        case .invalidMerge(let merge): return "the merge rule `\(merge)` is invalid"
+        case .tokenizerArrayMismatch(let what): return "the tokenizer arrays disagree in length: \(what)"
+        case .tokenIDOutOfRange(let name, let id, let n):
+            return "the \(name) token id \(id) is outside the vocabulary of \(n) tokens"
+        case .missingTensor(let n): return "tensor \(n) is missing from the checkpoint"
+        case .tensorShape(let n, let e, let f): return "tensor \(n) has shape \(f) but the model config needs \(e)"
+        case .tensorSize(let n, let e, let f): return "tensor \(n) holds \(f) values but its shape needs \(e)"
+        case .unsupportedArchitecture(let a): return "model architecture \(a) is not supported (use gpt2, gptj, llama or qwen2)"
+        case .invalidConfig(let why): return "the model config is invalid: \(why)"
+        case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary of \(v) tokens"
+        case .sequenceTooLong(let l, let m): return "a sequence of \(l) tokens exceeds the model's \(m) positions"
+        case .invalidPosition(let r, let p): return "position \(p) of row \(r) is outside the batch or inside its cached prefix"
+        case .invalidLayer(let l): return "layer \(l) is outside the model or before the resumed layer"
+        case .vectorSize(let e, let f): return "a delta vector has \(f) values but the model needs \(e)"
+        case .invalidBatch(let why): return "the forward batch is invalid: \(why)"
         }
     }
 }

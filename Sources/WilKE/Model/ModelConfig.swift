@@ -49,7 +49,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// GPT-J adds attention and MLP of the same normed input (one LayerNorm per block).
     public var parallelBlock: Bool { arch == .gptj }
 
-    /// Reads a Hugging Face `config.json` (model_type gpt2, gptj, llama, qwen2, mistral-free llama variants).
+    /// Reads a Hugging Face `config.json` (model_type gpt2, gptj, llama or qwen2).
     public init(hfConfigJSON data: Data) throws {
         guard let any = try? JSONSerialization.jsonObject(with: data), let j = any as? [String: Any] else {
             throw WilKEError.invalidConfig("config.json is not a JSON object")
