@@ -10,8 +10,8 @@ func noise(_ n: Int, seed: UInt64) -> [Float] {
 
 /// Each layer kernel against a direct (double precision where it matters) formula.
 @Suite struct ForwardLayerTests {
-    @Test func matmulMatchesNaive() {
-        let (n, c, oc) = (7, 13, 5)
+    @Test(arguments: [1, 7]) func matmulMatchesNaive(n: Int) {
+        let (c, oc) = (13, 5)
         let inp = FloatBuffer(noise(n * c, seed: 1)), w = FloatBuffer(noise(oc * c, seed: 2)), b = FloatBuffer(noise(oc, seed: 3))
         let fast = FloatBuffer(count: n * oc), slow = FloatBuffer(count: n * oc)
         Matmul.forward(out: fast.p, inp: inp.p, weight: w.p, bias: b.p, n: n, c: c, oc: oc)
