@@ -1,18 +1,18 @@
 /// A fixed-size f32 buffer with a stable address, so kernels take plain pointers (llm.c style) without
 /// nested `withUnsafe…` closures. Owned memory is freed in `deinit`; never let `p` escape the owner's life.
-public final class FloatBuffer: @unchecked Sendable {
-    public let count: Int
-    public let p: UnsafeMutablePointer<Float>
+final class FloatBuffer: @unchecked Sendable {
+    let count: Int
+    let p: UnsafeMutablePointer<Float>
 
     /// Zero-filled buffer of `count` floats.
-    public init(count: Int) {
+    init(count: Int) {
         precondition(count >= 0)
         self.count = count
         p = .allocate(capacity: max(count, 1))
         p.initialize(repeating: 0, count: max(count, 1))
     }
 
-    public convenience init(_ values: [Float]) {
+    convenience init(_ values: [Float]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { p.update(from: base, count: values.count) }
@@ -21,15 +21,15 @@ public final class FloatBuffer: @unchecked Sendable {
 
     deinit { p.deallocate() }
 
-    public var array: [Float] { Array(UnsafeBufferPointer(start: p, count: count)) }
+    var array: [Float] { Array(UnsafeBufferPointer(start: p, count: count)) }
 
     /// Row `i` of a row-major matrix with `width` columns, copied out.
-    public func row(_ i: Int, width: Int) -> [Float] {
+    func row(_ i: Int, width: Int) -> [Float] {
         precondition((i + 1) * width <= count)
         return Array(UnsafeBufferPointer(start: p + i * width, count: width))
     }
 
-    public subscript(i: Int) -> Float {
+    subscript(i: Int) -> Float {
         get { p[i] }
         set { p[i] = newValue }
     }
