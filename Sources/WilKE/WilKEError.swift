@@ -13,6 +13,38 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     /// A special token id (bos, eos, pad) is outside the vocabulary.
     case tokenIDOutOfRange(name: String, id: Int, vocabularySize: Int)
 
+    // MARK: Model (Sources/WilKE/Model)
+    /// A tensor the architecture needs is not in the checkpoint.
+    case missingTensor(String)
+    /// A tensor has the wrong shape (logical [out, in] row-major order).
+    case tensorShape(name: String, expected: [Int], found: [Int])
+    /// A tensor's value count does not match its shape.
+    case tensorSize(name: String, expected: Int, found: Int)
+    /// `config.json` names a model family the engine does not implement.
+    case unsupportedArchitecture(String)
+    /// `config.json` is unreadable or holds an unsupported or inconsistent setting.
+    case invalidConfig(String)
+    /// An input token id is outside the vocabulary.
+    case tokenOutOfRange(token: Int, vocabSize: Int)
+    /// A row runs past GPT-2's learned position table.
+    case sequenceTooLong(length: Int, maxPositions: Int)
+    /// A (row, position) request points outside the batch, or before a row's cached prefix.
+    case invalidPosition(row: Int, pos: Int)
+    /// A layer index is outside 0..<nLayer (or not computable from the given resume point).
+    case invalidLayer(Int)
+    /// A delta vector has the wrong length.
+    case vectorSize(expected: Int, found: Int)
+    /// A forward batch combines options that cannot be served together.
+    case invalidBatch(String)
+
+    // MARK: Edits (Sources/WilKE/Edit)
+    /// A file could not be read or written.
+    case io(path: String, reason: String)
+    /// An edit request is malformed (no "{}", empty subject or target, ...).
+    case invalidRequest(String)
+    /// A request file could not be parsed; the reason names the record.
+    case invalidRequestFile(path: String, reason: String)
+
     public var description: String {
         switch self {
         case .malformedTokenizerJSON(let what): return "the tokenizer.json is malformed: \(what)"
@@ -21,6 +53,20 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .tokenizerArrayMismatch(let what): return "the tokenizer arrays disagree in length: \(what)"
         case .tokenIDOutOfRange(let name, let id, let n):
             return "the \(name) token id \(id) is outside the vocabulary of \(n) tokens"
+        case .missingTensor(let n): return "tensor \(n) is missing from the checkpoint"
+        case .tensorShape(let n, let e, let f): return "tensor \(n) has shape \(f) but the model config needs \(e)"
+        case .tensorSize(let n, let e, let f): return "tensor \(n) holds \(f) values but its shape needs \(e)"
+        case .unsupportedArchitecture(let a): return "model architecture \(a) is not supported (use gpt2, gptj, llama or qwen2)"
+        case .invalidConfig(let why): return "the model config is invalid: \(why)"
+        case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary of \(v) tokens"
+        case .sequenceTooLong(let l, let m): return "a sequence of \(l) tokens exceeds the model's \(m) positions"
+        case .invalidPosition(let r, let p): return "position \(p) of row \(r) is outside the batch or inside its cached prefix"
+        case .invalidLayer(let l): return "layer \(l) is outside the model or before the resumed layer"
+        case .vectorSize(let e, let f): return "a delta vector has \(f) values but the model needs \(e)"
+        case .invalidBatch(let why): return "the forward batch is invalid: \(why)"
+        case .io(let path, let reason): return "\(path): \(reason)"
+        case .invalidRequest(let why): return "invalid edit request: \(why)"
+        case .invalidRequestFile(let path, let why): return "\(path): \(why)"
         }
     }
 }

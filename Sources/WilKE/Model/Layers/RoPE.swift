@@ -1,0 +1,30 @@
+// Rotary position embeddings, in place on packed q or k rows. Legend: T tokens, H heads, D head dim, R rotary dims.
+// llama (HF rotate_half): pairs (i, i + R/2). GPT-J (rotate_every_two): pairs (2i, 2i + 1) on the first R dims.
+// Frequencies follow HF's f32 arithmetic: inv_freq[i] = 1 / theta^(2i/R), angle = Float(pos) · inv_freq[i].
+import Foundation
+
+enum RoPE {
+    /// - x: [T, H·D], rotated in place
+    /// - positions: [T] absolute positions
+    static func forward(x: UnsafeMutablePointer<Float>, positions: [Int], nHead: Int, headDim: Int, rotaryDim: Int,
+                        theta: Float, interleaved: Bool) {
+        let half = rotaryDim / 2
+        let invFreq = (0..<half).map { 1 / powf(theta, Float(2 * $0) / Float(rotaryDim)) }
+        var cosv = [Float](repeating: 0, count: half), sinv = cosv
+        for (t, pos) in positions.enumerated() {
+            for i in 0..<half {
+                let a = Float(pos) * invFreq[i]
+                cosv[i] = cosf(a); sinv[i] = sinf(a)
+            }
+            for h in 0..<nHead {
+                let v = x + t * nHead * headDim + h * headDim
+                for i in 0..<half {
+                    let (i0, i1) = interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
+                    let a = v[i0], b = v[i1]
+                    v[i0] = a * cosv[i] - b * sinv[i]
+                    v[i1] = b * cosv[i] + a * sinv[i]
+                }
+            }
+        }
+    }
+}

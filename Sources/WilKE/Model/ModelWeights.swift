@@ -1,0 +1,108 @@
+/// One block's parameters, f32, nn.Linear layout [out, in]. Optional members depend on the family:
+/// GPT-2 has every bias; GPT-J has no attention biases and no second norm; llama has no norm biases,
+/// a gate projection and (Qwen2) q/k/v biases.
+final class LayerWeights: @unchecked Sendable {
+    /// [C] (+ [C] bias for LayerNorm families)
+    let attnNorm: FloatBuffer, attnNormBias: FloatBuffer?
+    /// [H·D, C], [G·D, C], [G·D, C] and their biases
+    let wq: FloatBuffer, wk: FloatBuffer, wv: FloatBuffer
+    let bq: FloatBuffer?, bk: FloatBuffer?, bv: FloatBuffer?
+    /// [C, H·D] (+ [C])
+    let wo: FloatBuffer, bo: FloatBuffer?
+    /// [C] (+ [C]); nil for GPT-J's parallel block
+    let ffnNorm: FloatBuffer?, ffnNormBias: FloatBuffer?
+    /// [F, C] llama only
+    let wGate: FloatBuffer?
+    /// [F, C] (+ [F])
+    let wUp: FloatBuffer, bUp: FloatBuffer?
+    /// [C, F] (+ [C]): the matrix ROME edits. `var` so an edit can swap it.
+    var wDown: FloatBuffer
+    let bDown: FloatBuffer?
+
+    init(_ l: Int, _ cfg: ModelConfig, _ src: TensorLoader) throws {
+        let (c, f, qd, kvd) = (cfg.dModel, cfg.dFF, cfg.qDim, cfg.kvDim)
+        let b = "blk.\(l)."
+        let lnFamily = cfg.arch != .llama
+        attnNorm = try src.load(b + "attn_norm.weight", [c])
+        attnNormBias = lnFamily ? try src.load(b + "attn_norm.bias", [c]) : nil
+        if cfg.arch == .gpt2 {
+            // GPT-2 fuses q, k, v into c_attn: rows [0, C) are q, [C, 2C) k, [2C, 3C) v.
+            let w = try src.load(b + "attn_qkv.weight", [3 * c, c]), bias = try src.load(b + "attn_qkv.bias", [3 * c])
+            func part(_ buf: FloatBuffer, _ i: Int, _ size: Int) -> FloatBuffer {
+                let out = FloatBuffer(count: size)
+                out.p.update(from: buf.p + i * size, count: size)
+                return out
+            }
+            (wq, wk, wv) = (part(w, 0, c * c), part(w, 1, c * c), part(w, 2, c * c))
+            (bq, bk, bv) = (part(bias, 0, c), part(bias, 1, c), part(bias, 2, c))
+        } else {
+            wq = try src.load(b + "attn_q.weight", [qd, c])
+            wk = try src.load(b + "attn_k.weight", [kvd, c])
+            wv = try src.load(b + "attn_v.weight", [kvd, c])
+            if cfg.attentionBias {
+                (bq, bk, bv) = (try src.load(b + "attn_q.bias", [qd]), try src.load(b + "attn_k.bias", [kvd]),
+                                try src.load(b + "attn_v.bias", [kvd]))
+            } else {
+                (bq, bk, bv) = (nil, nil, nil)
+            }
+        }
+        wo = try src.load(b + "attn_output.weight", [c, qd])
+        bo = cfg.attentionOutBias ? try src.load(b + "attn_output.bias", [c]) : nil
+        ffnNorm = cfg.parallelBlock ? nil : try src.load(b + "ffn_norm.weight", [c])
+        ffnNormBias = cfg.arch == .gpt2 ? try src.load(b + "ffn_norm.bias", [c]) : nil
+        wGate = cfg.arch == .llama ? try src.load(b + "ffn_gate.weight", [f, c]) : nil
+        wUp = try src.load(b + "ffn_up.weight", [f, c])
+        bUp = lnFamily ? try src.load(b + "ffn_up.bias", [f]) : nil
+        wDown = try src.load(b + "ffn_down.weight", [c, f])
+        bDown = lnFamily ? try src.load(b + "ffn_down.bias", [c]) : nil
+    }
+}
+
+/// Fetches tensors from a `WeightSource` and checks their shapes, naming the tensor on failure.
+struct TensorLoader {
+    let source: WeightSource
+
+    func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
+        guard source.has(name) else { throw WilKEError.missingTensor(name) }
+        let t = try source.tensor(name)
+        // A [C] vector may arrive as [1, C] from some writers; compare without leading 1s.
+        let trimmed = Array(t.shape.drop { $0 == 1 && t.shape.count > shape.count })
+        guard trimmed == shape else { throw WilKEError.tensorShape(name: name, expected: shape, found: t.shape) }
+        let n = shape.reduce(1, *)
+        guard t.values.count == n else { throw WilKEError.tensorSize(name: name, expected: n, found: t.values.count) }
+        return FloatBuffer(t.values)
+    }
+}
+
+/// All parameters of a model.
+final class ModelWeights: @unchecked Sendable {
+    /// [V, C]
+    let tokenEmbd: FloatBuffer
+    /// [maxPositions, C], GPT-2 only
+    let positionEmbd: FloatBuffer?
+    let layers: [LayerWeights]
+    /// [C] (+ [C])
+    let outputNorm: FloatBuffer, outputNormBias: FloatBuffer?
+    /// [V, C]: `output.weight`, or `tokenEmbd` when the head is tied
+    let output: FloatBuffer
+    /// [V], GPT-J's lm_head bias
+    let outputBias: FloatBuffer?
+
+    init(_ cfg: ModelConfig, _ source: WeightSource) throws {
+        let src = TensorLoader(source: source)
+        let (c, v) = (cfg.dModel, cfg.vocabSize)
+        tokenEmbd = try src.load("token_embd.weight", [v, c])
+        positionEmbd = cfg.arch == .gpt2 ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
+        layers = try (0..<cfg.nLayer).map { try LayerWeights($0, cfg, src) }
+        outputNorm = try src.load("output_norm.weight", [c])
+        outputNormBias = cfg.arch != .llama ? try src.load("output_norm.bias", [c]) : nil
+        if source.has("output.weight") {
+            output = try src.load("output.weight", [v, c])
+        } else if cfg.tiedHead {
+            output = tokenEmbd
+        } else {
+            throw WilKEError.missingTensor("output.weight")
+        }
+        outputBias = cfg.arch == .gptj && !cfg.tiedHead ? try src.load("output.bias", [v]) : nil
+    }
+}

@@ -1,0 +1,134 @@
+// One transformer block over packed tokens. Legend: T packed new tokens, C width, H/G query/kv heads,
+// D head dim, F MLP width.
+//   sequential (GPT-2, llama): h = x + Attn(N1(x));  out = h + MLP(N2(h))
+//   parallel (GPT-J):          out = x + Attn(N1(x)) + MLP(N1(x))
+
+/// Everything a block computes, kept so a backward pass can reuse it (llm.c's activation tensors).
+final class LayerActivations: @unchecked Sendable {
+    /// [T, C] block input (the residual stream entering the layer)
+    let x: FloatBuffer
+    /// [T, C] first norm output; [T] its mean (LayerNorm only) and 1/std
+    let xn: FloatBuffer, norm1Mean: FloatBuffer, norm1Rstd: FloatBuffer
+    /// [T, H·D], [T, G·D], [T, G·D] projections (q, k after RoPE)
+    let q: FloatBuffer, k: FloatBuffer, v: FloatBuffer
+    /// per row [H, n, past + n] softmax probabilities (only when kept)
+    var att: [FloatBuffer] = []
+    /// [T, H·D] attention mix before the output projection; [T, C] after it
+    let a: FloatBuffer, attnOut: FloatBuffer
+    /// [T, C] residual after attention, its norm, and [T] norm stats (sequential blocks)
+    let h: FloatBuffer, hn: FloatBuffer, norm2Mean: FloatBuffer, norm2Rstd: FloatBuffer
+    /// [T, F] up projection (GELU pre-activation or SwiGLU up), SwiGLU gate, and the key k
+    let up: FloatBuffer, gate: FloatBuffer?, key: FloatBuffer
+    /// [T, C] MLP output (after any mlpDelta) and block output
+    let mlp: FloatBuffer, out: FloatBuffer
+
+    init(_ cfg: ModelConfig, tokens t: Int, input: FloatBuffer) {
+        let (c, f) = (cfg.dModel, cfg.dFF)
+        let seq = !cfg.parallelBlock
+        x = input
+        xn = FloatBuffer(count: t * c); norm1Mean = FloatBuffer(count: t); norm1Rstd = FloatBuffer(count: t)
+        q = FloatBuffer(count: t * cfg.qDim); k = FloatBuffer(count: t * cfg.kvDim); v = FloatBuffer(count: t * cfg.kvDim)
+        a = FloatBuffer(count: t * cfg.qDim); attnOut = FloatBuffer(count: t * c)
+        h = FloatBuffer(count: seq ? t * c : 0); hn = FloatBuffer(count: seq ? t * c : 0)
+        norm2Mean = FloatBuffer(count: seq ? t : 0); norm2Rstd = FloatBuffer(count: seq ? t : 0)
+        up = FloatBuffer(count: t * f); gate = cfg.arch == .llama ? FloatBuffer(count: t * f) : nil
+        key = FloatBuffer(count: t * f)
+        mlp = FloatBuffer(count: t * c); out = FloatBuffer(count: t * c)
+    }
+}
+
+extension TransformerModel {
+    /// Forward of block `l`, filling `act` from `act.x`; appends the new keys/values to each row's `kv`.
+    func block(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ kv: inout [KVCache], keepAttention: Bool,
+               mlpDelta: ([Float], [Int])?) throws {
+        let cfg = config, w = weights.layers[l]
+        let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
+        norm(out: act.xn, mean: act.norm1Mean, rstd: act.norm1Rstd, inp: act.x, weight: w.attnNorm, bias: w.attnNormBias, n: t)
+
+        // Attention: projections over all packed tokens, RoPE at absolute positions, then per row and head.
+        Matmul.forward(out: act.q.p, inp: act.xn.p, weight: w.wq.p, bias: w.bq?.p, n: t, c: c, oc: cfg.qDim)
+        Matmul.forward(out: act.k.p, inp: act.xn.p, weight: w.wk.p, bias: w.bk?.p, n: t, c: c, oc: cfg.kvDim)
+        Matmul.forward(out: act.v.p, inp: act.xn.p, weight: w.wv.p, bias: w.bv?.p, n: t, c: c, oc: cfg.kvDim)
+        if cfg.arch != .gpt2 {
+            for buf in [act.q, act.k] {
+                RoPE.forward(x: buf.p, positions: pack.positions, nHead: buf === act.q ? cfg.nHead : cfg.nKVHead,
+                             headDim: cfg.headDim, rotaryDim: cfg.rotaryDim, theta: cfg.ropeTheta,
+                             interleaved: cfg.arch == .gptj)
+            }
+        }
+        let kvd = cfg.kvDim
+        for r in 0..<pack.rows {
+            let (o, n) = (pack.offsets[r], pack.lengths[r])
+            guard kv[r].k[l].count == pack.starts[r] * kvd else {
+                throw WilKEError.invalidBatch("row \(r)'s cache lacks layer \(l) keys for its \(pack.starts[r]) positions")
+            }
+            kv[r].k[l] += UnsafeBufferPointer(start: act.k.p + o * kvd, count: n * kvd)
+            kv[r].v[l] += UnsafeBufferPointer(start: act.v.p + o * kvd, count: n * kvd)
+            kv[r].count = max(kv[r].count, pack.starts[r] + n)
+        }
+        act.att = keepAttention
+            ? (0..<pack.rows).map { FloatBuffer(count: cfg.nHead * pack.lengths[$0] * (pack.starts[$0] + pack.lengths[$0])) }
+            : []
+        withRowPointers(kv, layer: l) { kPtrs, vPtrs in
+            let rows = (0..<pack.rows).map { r in
+                AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: kPtrs[r], v: vPtrs[r],
+                             att: keepAttention ? act.att[r].p : nil)
+            }
+            Attention.forward(out: act.a.p, q: act.q.p, rows: rows, nHead: cfg.nHead, nKVHead: cfg.nKVHead,
+                              headDim: cfg.headDim)
+        }
+        Matmul.forward(out: act.attnOut.p, inp: act.a.p, weight: w.wo.p, bias: w.bo?.p, n: t, c: cfg.qDim, oc: c)
+
+        // MLP input: the same normed x (parallel) or the norm of the post-attention residual.
+        let mlpIn: FloatBuffer
+        if cfg.parallelBlock {
+            mlpIn = act.xn
+        } else {
+            for i in 0..<(t * c) { act.h.p[i] = act.x.p[i] + act.attnOut.p[i] }
+            norm(out: act.hn, mean: act.norm2Mean, rstd: act.norm2Rstd, inp: act.h, weight: w.ffnNorm!, bias: w.ffnNormBias, n: t)
+            mlpIn = act.hn
+        }
+        Matmul.forward(out: act.up.p, inp: mlpIn.p, weight: w.wUp.p, bias: w.bUp?.p, n: t, c: c, oc: f)
+        if let gate = act.gate, let wGate = w.wGate {
+            Matmul.forward(out: gate.p, inp: mlpIn.p, weight: wGate.p, bias: nil, n: t, c: c, oc: f)
+            SwiGLU.forward(out: act.key.p, gate: gate.p, up: act.up.p, n: t * f)
+        } else {
+            GELUNew.forward(out: act.key.p, inp: act.up.p, n: t * f)
+        }
+        Matmul.forward(out: act.mlp.p, inp: act.key.p, weight: w.wDown.p, bias: w.bDown?.p, n: t, c: f, oc: c)
+        if let (vec, idx) = mlpDelta {
+            for i in idx { for j in 0..<c { act.mlp.p[i * c + j] += vec[j] } }
+        }
+        let base = cfg.parallelBlock ? act.x : act.h
+        let extra: FloatBuffer? = cfg.parallelBlock ? act.attnOut : nil
+        for i in 0..<(t * c) { act.out.p[i] = base.p[i] + act.mlp.p[i] + (extra?.p[i] ?? 0) }
+    }
+
+    /// LayerNorm (GPT-2 / GPT-J) or RMSNorm (llama) over `n` rows of width C.
+    func norm(out: FloatBuffer, mean: FloatBuffer, rstd: FloatBuffer, inp: FloatBuffer, weight: FloatBuffer,
+              bias: FloatBuffer?, n: Int) {
+        if config.arch == .llama {
+            RMSNorm.forward(out: out.p, rstd: rstd.p, inp: inp.p, weight: weight.p, n: n, c: config.dModel, eps: config.normEps)
+        } else {
+            LayerNorm.forward(out: out.p, mean: mean.p, rstd: rstd.p, inp: inp.p, weight: weight.p, bias: bias?.p,
+                              n: n, c: config.dModel, eps: config.normEps)
+        }
+    }
+}
+
+/// Pins every row's layer-`l` key and value arrays for the duration of `body`.
+private func withRowPointers(_ kv: [KVCache], layer l: Int,
+                             _ body: ([UnsafePointer<Float>], [UnsafePointer<Float>]) throws -> Void) rethrows {
+    var kPtrs: [UnsafePointer<Float>] = [], vPtrs: [UnsafePointer<Float>] = []
+    func pin(_ r: Int) throws {
+        if r == kv.count { return try body(kPtrs, vPtrs) }
+        try kv[r].k[l].withUnsafeBufferPointer { kb in
+            try kv[r].v[l].withUnsafeBufferPointer { vb in
+                kPtrs.append(kb.baseAddress ?? UnsafePointer(bitPattern: 8)!)
+                vPtrs.append(vb.baseAddress ?? UnsafePointer(bitPattern: 8)!)
+                try pin(r + 1)
+            }
+        }
+    }
+    try pin(0)
+}

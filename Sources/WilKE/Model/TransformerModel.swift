@@ -1,0 +1,162 @@
+/// The CPU transformer: GPT-2, GPT-J and llama-family (incl. Qwen2) decoders in f32 over OpenBLAS.
+/// Rows are packed into one [T, C] matrix per matmul; attention runs per row and head.
+public final class TransformerModel: @unchecked Sendable {
+    public let config: ModelConfig
+    let weights: ModelWeights
+
+    /// Loads and shape-checks every tensor the config needs; a missing or mis-shaped tensor throws
+    /// `WilKEError.missingTensor` / `.tensorShape` naming it.
+    public init(config: ModelConfig, weights: WeightSource) throws {
+        try config.validate()
+        self.config = config
+        self.weights = try ModelWeights(config, weights)
+    }
+
+    /// ROME's edited matrix at `layer`: the MLP output projection, [C, F] row-major (W in `m = W k + b`).
+    public func mlpOutputWeight(layer: Int) -> [Float] { weights.layers[layer].wDown.array }
+
+    /// Replaces the MLP output projection of `layer` ([C, F] row-major), e.g. to apply or revert an edit.
+    public func setMLPOutputWeight(layer: Int, _ values: [Float]) throws {
+        let n = config.dModel * config.dFF
+        guard values.count == n else { throw WilKEError.vectorSize(expected: n, found: values.count) }
+        weights.layers[layer].wDown = FloatBuffer(values)
+    }
+
+    /// Runs the batch; see `ForwardBatch` for what is computed and recorded.
+    public func forward(_ batch: ForwardBatch) throws -> ForwardResult {
+        try forwardTraced(batch, keepActivations: false).result
+    }
+
+    /// `forward` that can also keep every layer's activations for a backward pass.
+    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool) throws -> (result: ForwardResult, trace: [LayerActivations]) {
+        let cfg = config, c = cfg.dModel
+        let pack = try Packing(batch, cfg)
+        let startLayer = batch.resume?.layer ?? 0
+        var result = ForwardResult()
+        var trace: [LayerActivations] = []
+
+        // Where each intervention / tap lands in the packed matrix.
+        let tapIdx = try batch.taps.map(pack.index)
+        for l in batch.tapLayers where l < startLayer || l >= cfg.nLayer { throw WilKEError.invalidLayer(l) }
+        let mlpDelta = try batch.mlpDelta.map { d -> (Int, [Float], [Int]) in
+            guard d.layer >= startLayer && d.layer < cfg.nLayer else { throw WilKEError.invalidLayer(d.layer) }
+            guard d.vector.count == c else { throw WilKEError.vectorSize(expected: c, found: d.vector.count) }
+            return (d.layer, d.vector, try d.at.map(pack.index))
+        }
+        let residDelta = try batch.residualDelta.map { d -> (Int, [Float], [Int]) in
+            guard d.layer >= startLayer - 1 && d.layer < cfg.nLayer else { throw WilKEError.invalidLayer(d.layer) }
+            guard d.vector.count == c else { throw WilKEError.vectorSize(expected: c, found: d.vector.count) }
+            return (d.layer, d.vector, try d.at.map(pack.index))
+        }
+        if let l = batch.cacheResidualAt, l < startLayer || l > cfg.nLayer { throw WilKEError.invalidLayer(l) }
+        let logitIdx = try batch.logitsAt.map(pack.index)
+
+        // KV histories per row: the cached prefix, extended layer by layer with the new positions.
+        var kv: [KVCache] = (0..<pack.rows).map { r in
+            (batch.prefixes.isEmpty ? nil : batch.prefixes[r]) ?? KVCache(nLayer: cfg.nLayer, kvDim: cfg.kvDim)
+        }
+
+        var x = FloatBuffer(count: pack.total * c)
+        if let resume = batch.resume {
+            x = FloatBuffer(resume.values)
+        } else {
+            Encoder.forward(out: x.p, tokens: batch.sequences.flatMap { $0 }, positions: pack.positions,
+                            wte: weights.tokenEmbd.p, wpe: weights.positionEmbd?.p, c: c)
+        }
+        func addDelta(_ d: (Int, [Float], [Int])?, after layer: Int, to buf: FloatBuffer) {
+            guard let (l, vec, idx) = d, l == layer else { return }
+            for t in idx { for j in 0..<c { buf.p[t * c + j] += vec[j] } }
+        }
+        addDelta(residDelta, after: startLayer - 1, to: x)
+
+        for l in startLayer..<cfg.nLayer {
+            if batch.cacheResidualAt == l { result.residual = pack.residual(layer: l, x, width: c) }
+            let act = LayerActivations(cfg, tokens: pack.total, input: x)
+            try block(l, act, pack, &kv, keepAttention: keepActivations,
+                      mlpDelta: mlpDelta.flatMap { $0.0 == l ? ($0.1, $0.2) : nil })
+            if batch.tapLayers.contains(l) {
+                result.keys[l] = tapIdx.map { act.key.row($0, width: cfg.dFF) }
+                result.mlpOut[l] = tapIdx.map { act.mlp.row($0, width: c) }
+            }
+            addDelta(residDelta, after: l, to: act.out)
+            x = act.out
+            if keepActivations { trace.append(act) }
+        }
+        if batch.cacheResidualAt == cfg.nLayer { result.residual = pack.residual(layer: cfg.nLayer, x, width: c) }
+        if batch.returnKV {
+            guard batch.resume == nil else { throw WilKEError.invalidBatch("returnKV cannot be combined with resume") }
+            result.kv = kv
+        }
+        result.logits = head(x, rows: logitIdx)
+        return (result, trace)
+    }
+
+    /// Final norm and LM head on the requested packed rows only (the head is the largest matmul).
+    /// - x: [T, C]; returns one [V] row per index
+    func head(_ x: FloatBuffer, rows: [Int]) -> [[Float]] {
+        let (c, v, n) = (config.dModel, config.vocabSize, rows.count)
+        guard n > 0 else { return [] }
+        let g = FloatBuffer(count: n * c), normed = FloatBuffer(count: n * c)
+        for (i, t) in rows.enumerated() { (g.p + i * c).update(from: x.p + t * c, count: c) }
+        let mean = FloatBuffer(count: n), rstd = FloatBuffer(count: n)
+        if config.arch == .llama {
+            RMSNorm.forward(out: normed.p, rstd: rstd.p, inp: g.p, weight: weights.outputNorm.p, n: n, c: c,
+                            eps: config.normEps)
+        } else {
+            LayerNorm.forward(out: normed.p, mean: mean.p, rstd: rstd.p, inp: g.p, weight: weights.outputNorm.p,
+                              bias: weights.outputNormBias?.p, n: n, c: c, eps: config.normEps)
+        }
+        let logits = FloatBuffer(count: n * v)
+        Matmul.forward(out: logits.p, inp: normed.p, weight: weights.output.p, bias: weights.outputBias?.p,
+                       n: n, c: c, oc: v)
+        return (0..<n).map { logits.row($0, width: v) }
+    }
+}
+
+/// Row bookkeeping of a packed batch: row r's new tokens occupy packed rows offsets[r] ..< offsets[r] + lengths[r]
+/// and absolute positions starts[r] ..< starts[r] + lengths[r].
+struct Packing {
+    let rows: Int, total: Int
+    let starts: [Int], lengths: [Int], offsets: [Int]
+    /// [T] absolute position of each packed token
+    let positions: [Int]
+
+    init(_ b: ForwardBatch, _ cfg: ModelConfig) throws {
+        rows = b.sequences.count
+        guard b.prefixes.isEmpty || b.prefixes.count == rows else {
+            throw WilKEError.invalidBatch("\(b.prefixes.count) prefixes for \(rows) rows")
+        }
+        let starts = (0..<rows).map { b.prefixes.isEmpty ? 0 : b.prefixes[$0]?.count ?? 0 }
+        let lengths = b.sequences.map(\.count)
+        var o = 0
+        offsets = lengths.map { n in defer { o += n }; return o }
+        total = o
+        positions = (0..<rows).flatMap { r in (0..<lengths[r]).map { starts[r] + $0 } }
+        self.starts = starts; self.lengths = lengths
+        for s in b.sequences { for t in s where t < 0 || t >= cfg.vocabSize {
+            throw WilKEError.tokenOutOfRange(token: t, vocabSize: cfg.vocabSize)
+        } }
+        if cfg.arch == .gpt2 { // learned positions: nothing exists past the table
+            for r in 0..<rows where starts[r] + lengths[r] > cfg.maxPositions {
+                throw WilKEError.sequenceTooLong(length: starts[r] + lengths[r], maxPositions: cfg.maxPositions)
+            }
+        }
+        if let res = b.resume {
+            guard res.starts == starts && res.lengths == lengths && res.width == cfg.dModel else {
+                throw WilKEError.invalidBatch("the resumed residual does not match the rows and their prefixes")
+            }
+        }
+    }
+
+    /// Packed row index of an absolute (row, pos); throws for positions not computed in this batch.
+    func index(_ p: TokenPosition) throws -> Int {
+        guard p.row >= 0 && p.row < rows && p.pos >= starts[p.row] && p.pos < starts[p.row] + lengths[p.row] else {
+            throw WilKEError.invalidPosition(row: p.row, pos: p.pos)
+        }
+        return offsets[p.row] + p.pos - starts[p.row]
+    }
+
+    func residual(layer: Int, _ x: FloatBuffer, width: Int) -> ResidualCache {
+        ResidualCache(layer: layer, starts: starts, lengths: lengths, values: x.array, width: width)
+    }
+}
