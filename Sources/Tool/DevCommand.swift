@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Formats
+import WilKE
 
 extension RootCommand {
     /// Benchmark plumbing used by `make bench` (hidden from --help): generating large files and timing
@@ -9,7 +10,7 @@ extension RootCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmark helpers (used by `make bench`).",
             shouldDisplay: false,
-            subcommands: [GenSafetensors.self, BenchCodec.self])
+            subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self])
     }
 }
 
@@ -65,5 +66,12 @@ extension RootCommand.Dev {
                 print(#"{"kernel":"dequantize","type":"\#(t.name)","gb_per_s_out":\#(String(format: "%.2f", r.gbPerSecond)),"gb_per_s_in":\#(String(format: "%.2f", Double(inBytes) / r.seconds / 1e9)),"seconds":\#(String(format: "%.4f", r.seconds))}"#)
             }
         }
+    }
+}
+
+extension RootCommand.Dev {
+    struct BLASInfo: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "blas", abstract: "Print the OpenBLAS kernel in use.")
+        func run() { print("openblas core: \(BLAS.coreName) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))") }
     }
 }
