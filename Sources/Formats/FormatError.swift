@@ -57,6 +57,8 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
     case unsupportedDType(String, operation: String)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case tensorNotFound(String)
+    case notWholeBlocks(dtype: String, elements: Int, blockSize: Int)
+    case byteCountMismatch(dtype: String, elements: Int, expected: Int, found: Int)
 
     // Checkpoints
     case missingConfig(path: String)
@@ -117,6 +119,10 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
         case let .shapeMismatch(tensor, expected, found):
             return "tensor '\(tensor)' has shape \(found), expected \(expected)"
         case let .tensorNotFound(name): return "tensor '\(name)' not found"
+        case let .notWholeBlocks(dtype, elements, blockSize):
+            return "\(elements) elements of \(dtype) are not a whole number of \(blockSize)-element blocks"
+        case let .byteCountMismatch(dtype, elements, expected, found):
+            return "\(elements) elements of \(dtype) take \(expected) bytes, but the buffer has \(found)"
         case let .missingConfig(path): return "\(path): config.json is missing"
         case let .invalidConfig(path, reason): return "\(path): invalid config: \(reason)"
         case let .unsupportedArchitecture(name, supported):
