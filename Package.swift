@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Patch", targets: ["Patch"]),
         .library(name: "WilKE", targets: ["WilKE"]),
+        // libFuzzer target for the .wpatch parser (scripts/fuzz.sh); a corpus replayer when built normally.
+        .executable(name: "wilke-fuzz-patch", targets: ["PatchFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +33,8 @@ let package = Package(
             name: "Tool",
             dependencies: ["Formats", "Patch", "WilKE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+
+        .executableTarget(name: "PatchFuzz", dependencies: ["Patch"]),
 
         // Fixtures are read from the source tree (Tests/<Target>/Fixtures) via #filePath, not copied.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

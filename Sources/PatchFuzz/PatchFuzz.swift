@@ -1,0 +1,37 @@
+import Foundation
+import Patch
+
+// libFuzzer target for the .wpatch parser. Built with -sanitize=fuzzer and -DWILKE_FUZZ (see
+// scripts/fuzz.sh), libFuzzer supplies `main` and calls LLVMFuzzerTestOneInput. Built normally, the
+// same executable replays files given as arguments, so a crash found by the fuzzer can be
+// reproduced in a plain debug build.
+
+/// Decodes `data`; a patch that decodes must re-encode to a patch with the same id and content.
+/// Anything else must be a thrown `PatchError` — a trap here is a bug.
+func checkOneInput(_ data: UnsafeRawBufferPointer) {
+    guard let patch = try? Patch.decode(data, maxContentBytes: 1 << 24) else { return }
+    guard let again = try? Patch.decode(try patch.encode()), again == patch, again.id == patch.id else {
+        preconditionFailure("a decoded patch did not survive encode → decode")
+    }
+}
+
+#if WILKE_FUZZ
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    checkOneInput(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
+    return 0
+}
+#else
+@main
+struct PatchFuzzReplay {
+    static func main() throws {
+        for path in CommandLine.arguments.dropFirst() {
+            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes.withUnsafeBytes { checkOneInput($0) }
+            let outcome: String
+            do { _ = try Patch.decode(bytes); outcome = "valid patch" } catch { outcome = "\(error)" }
+            print("\(path): \(outcome)")
+        }
+    }
+}
+#endif
