@@ -39,7 +39,7 @@ let package = Package(
         // Fixtures are read from the source tree (Tests/<Target>/Fixtures) via #filePath, not copied.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatchTests", dependencies: ["Patch", "Formats", "TestSupport"]),
+        .testTarget(name: "PatchTests", dependencies: ["Patch", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "WilKETests", dependencies: ["WilKE", "Formats", "Patch", "TestSupport"]),
         .testTarget(name: "ToolTests", dependencies: ["Tool", "TestSupport"]),
     ]

@@ -10,7 +10,7 @@ swift build -c release --build-path "$BUILD" --product wilke-fuzz-patch \
 corpus=.build/fuzz-corpus/patch
 mkdir -p "$corpus"
 # Seeds: valid patches of every residue kind, so mutations start inside the format.
-cp Tests/PatchTests/Fixtures/*.wpatch "$corpus"/ 2>/dev/null || true
+cp Tests/PatchTests/Fixtures/sample.wpatch Tests/PatchTests/Fixtures/sample-content.bin "$corpus"/
 # Crashes land in .build/fuzz-artifacts; replay one with a normal build:
 #   swift run wilke-fuzz-patch .build/fuzz-artifacts/crash-…
 mkdir -p .build/fuzz-artifacts

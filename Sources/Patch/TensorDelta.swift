@@ -109,6 +109,11 @@ extension PatchStep {
         guard scale.isFinite, u.allSatisfy(\.isFinite), v.allSatisfy(\.isFinite) else {
             throw PatchError.invalidFactors("scale and factors must be finite")
         }
+        // NaN is the one float the manifest cannot carry exactly (it prints as "nan", payload lost)
+        // and it would make a patch unequal to itself.
+        guard !edits.contains(where: { $0.scores.values.contains(where: \.isNaN) }) else {
+            throw PatchError.invalidManifest("a score of the edit on \(tensor) is nan")
+        }
         let kind: Residue.Kind = dtype.isQuantized ? .blocks : .xor
         guard residue.kind == kind else { throw PatchError.invalidResidue(tensor: tensor, reason: "kind \(residue.kind) for type \(dtype.name)") }
         _ = try residue.entries(units: bytes / dtype.blockBytes, unitBytes: dtype.blockBytes, tensor: tensor)

@@ -1,4 +1,3 @@
-import Foundation
 import Formats
 @testable import Patch
 
@@ -14,13 +13,14 @@ struct SeededRNG: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 
-    /// A standard normal sample (Box–Muller).
+    /// An approximately standard normal sample: the sum of 12 uniforms minus 6 (Irwin–Hall). Only
+    /// additions, so the committed fixtures regenerate identically wherever libm differs.
     mutating func normal() -> Float {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
+        var s = 0.0
+        for _ in 0..<12 { s += Double(next() >> 11) * 0x1p-53 }
+        return Float(s - 6)
     }
 }
-
 
 enum Gen {
     static let allDTypes: [DType] = [.f32, .f16, .bf16, .q4_0, .q4_1, .q8_0, .q4_K, .q6_K]
