@@ -36,6 +36,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 @main
 struct PatchFuzzReplay {
     static func main() throws {
+        if CommandLine.arguments.dropFirst().first == "--bench" { try bench(); return }
         for path in CommandLine.arguments.dropFirst() {
             let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
             bytes.withUnsafeBytes { checkOneInput($0) }
@@ -43,6 +44,25 @@ struct PatchFuzzReplay {
             do { _ = try Patch.decode(bytes); outcome = "valid patch" } catch { outcome = "\(error)" }
             print("\(path): \(outcome)")
         }
+    }
+
+    /// Times makeStep / apply / revert of a rank-1 step on a 576×1536 F16 tensor (SmolLM2's ffn_down).
+    static func bench() throws {
+        let (rows, cols) = (576, 1536)
+        var state: UInt32 = 1
+        func next() -> Float { state = state &* 1_664_525 &+ 1_013_904_223; return Float(Int32(bitPattern: state)) * 0x1p-37 }
+        let w = (0..<(rows * cols)).map { _ in Float16(next()).bitPattern }
+        let bytes = w.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        let base = TensorBytes(dtype: .f16, rows: rows, cols: cols, bytes: bytes)
+        let u = (0..<rows).map { _ in next() }, v = (0..<cols).map { _ in next() }
+        let clock = ContinuousClock()
+        var made: (step: PatchStep, result: TensorBytes)?
+        let tMake = try clock.measure { made = try TensorDelta.makeStep(tensor: "w", layout: .rowMajor, base: base, u: u, v: v, rank: 1) }
+        var out: TensorBytes?
+        let tApply = try clock.measure { out = try TensorDelta.apply(made!.step, to: base) }
+        let tRevert = try clock.measure { out = try TensorDelta.revert(made!.step, from: out!) }
+        print("576x1536 F16 rank 1: makeStep \(tMake), apply \(tApply), revert \(tRevert), exact \(out == base), " +
+              "residue \(made!.step.residue.count) elements")
     }
 }
 #endif
