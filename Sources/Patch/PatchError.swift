@@ -6,7 +6,6 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
     case notAPatch
     case truncated(what: String)
     case unsupportedVersion(major: UInt16, minor: UInt16)
-    case contentTooLarge(bytes: Int, limit: Int)
 
     // Manifest (§2)
     case invalidJSON(offset: Int, reason: String)
@@ -23,7 +22,6 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
     case baseMismatch(tensor: String, expected: String, found: String)
     case resultMismatch(tensor: String, expected: String, found: String)
     case invalidFactors(String)
-    case quantizationUnavailable(String)
 
     // Stacking, squashing, comparing (§6)
     case incompatibleBase(String)
@@ -37,7 +35,6 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
         case let .truncated(what): return "the patch is truncated in its \(what)"
         case let .unsupportedVersion(major, minor):
             return "patch format version \(major).\(minor) is not supported by this reader (it reads 1.x)"
-        case let .contentTooLarge(bytes, limit): return "patch content of \(bytes) bytes exceeds the limit of \(limit) bytes"
         case let .invalidJSON(offset, reason): return "patch manifest is not valid json at byte \(offset): \(reason)"
         case .nonCanonicalManifest: return "patch manifest is not in canonical form (sorted keys, no whitespace)"
         case let .invalidManifest(reason): return "patch manifest is invalid: \(reason)"
@@ -53,7 +50,6 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
         case let .resultMismatch(tensor, expected, found):
             return "applying to tensor \(tensor) gave sha256 \(found), the patch promises \(expected)"
         case let .invalidFactors(reason): return "invalid edit factors: \(reason)"
-        case let .quantizationUnavailable(name): return "no quantizer is available for tensor type \(name)"
         case let .incompatibleBase(reason): return "patches do not share a base model: \(reason)"
         case let .brokenChain(tensor, step, reason): return "step \(step) on tensor \(tensor) does not follow the previous one: \(reason)"
         case let .tensorNotFound(name): return "tensor \(name) is not in the patch"
