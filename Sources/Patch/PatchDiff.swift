@@ -47,8 +47,8 @@ public struct PatchComparison: Equatable, Sendable {
 
 public enum PatchDiff {
     public static func compare(_ a: Patch, _ b: Patch) -> PatchComparison {
-        let baseA = Dictionary(uniqueKeysWithValues: a.base.tensors.map { ($0.name, $0) })
-        let baseB = Dictionary(uniqueKeysWithValues: b.base.tensors.map { ($0.name, $0) })
+        let baseA = Dictionary(a.base.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let baseB = Dictionary(b.base.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let mismatches = baseA.keys.filter { baseB[$0] != nil && baseB[$0]!.sha256 != baseA[$0]!.sha256 }.sorted()
         let names = Set(a.steps.map(\.tensor)).union(b.steps.map(\.tensor)).sorted()
         let tensors = names.map { name in compareTensor(name, a.steps.filter { $0.tensor == name }, b.steps.filter { $0.tensor == name }) }
