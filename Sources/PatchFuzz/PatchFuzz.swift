@@ -27,10 +27,25 @@ func checkOneInput(_ data: UnsafeRawBufferPointer) {
 }
 
 #if WILKE_FUZZ
+// SwiftPM links every executable with `main` aliased to `PatchFuzz_main`, so libFuzzer's own `main`
+// cannot be used; ours hands control to libFuzzer's driver instead (same flags, same behaviour).
+@_silgen_name("LLVMFuzzerRunDriver")
+func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     checkOneInput(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
     return 0
+}
+
+@main
+struct PatchFuzzMain {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(runFuzzerDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
+    }
 }
 #else
 @main
