@@ -34,7 +34,7 @@ let package = Package(
             dependencies: ["Formats", "Patch", "WilKE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        .executableTarget(name: "PatchFuzz", dependencies: ["Patch"]),
+        .executableTarget(name: "PatchFuzz", dependencies: ["Patch"], path: "Tests/Fuzz/PatchFuzz"),
 
         // Fixtures are read from the source tree (Tests/<Target>/Fixtures) via #filePath, not copied.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

@@ -37,7 +37,7 @@ extension Patch {
             let f = try Fields(item, "base tensor")
             let (rows, cols) = try f.shape()
             tensors.append(TensorFingerprint(name: try f.string("name"), dtype: try f.dtype("dtype"), rows: rows, cols: cols,
-                                             layout: try StorageLayout(json: f.required("layout"), rows: rows),
+                                             layout: try StepLayout(json: f.required("layout"), rows: rows),
                                              sha256: try f.sha256("sha256")))
         }
         let base = BaseFingerprint(architecture: try baseFields.string("architecture"), format: try baseFields.string("format"),
@@ -67,7 +67,7 @@ private func appendFloats(_ xs: [Float], to out: inout [UInt8]) {
 
 private func shapeJSON(_ rows: Int, _ cols: Int) -> JSONValue { .array([.int(Int64(rows)), .int(Int64(cols))]) }
 
-extension StorageLayout {
+extension StepLayout {
     var json: JSONValue {
         var o: [String: JSONValue] = ["order": .string(order.rawValue)]
         if case let .llamaRope(heads) = rowPermutation {
@@ -121,7 +121,7 @@ extension PatchStep {
         guard residueBytes <= binary.remaining else { throw PatchError.sectionSizeMismatch(expected: binary.offset + residueBytes, found: binary.buffer.count) }
         let residue = Residue(kind: kind, count: residueCount, bytes: Array(try binary.readBytes(residueBytes)))
         self.init(tensor: try f.string("tensor"), dtype: try f.dtype("dtype"), rows: rows, cols: cols,
-                  layout: try StorageLayout(json: f.required("layout"), rows: rows), rank: rank, scale: scale, u: u, v: v,
+                  layout: try StepLayout(json: f.required("layout"), rows: rows), rank: rank, scale: scale, u: u, v: v,
                   baseSHA256: try f.sha256("base_sha256"), resultSHA256: try f.sha256("result_sha256"),
                   resultDType: try f.dtype("result_dtype"), residue: residue,
                   edits: try f.array("edits").map { try EditRecord(json: $0) })
@@ -156,12 +156,12 @@ extension EditRecord {
 
     init(json: JSONValue) throws {
         let f = try Fields(json, "edit")
-        var requests: [EditRequest] = []
+        var requests: [RecordedRequest] = []
         for item in try f.array("requests") {
             let r = try Fields(item, "request")
             var targetTrue: String?
             if r.optional("target_true") != nil { targetTrue = try r.string("target_true") }
-            requests.append(EditRequest(prompt: try r.string("prompt"), subject: try r.string("subject"),
+            requests.append(RecordedRequest(prompt: try r.string("prompt"), subject: try r.string("subject"),
                                         targetNew: try r.string("target_new"), targetTrue: targetTrue))
         }
         var scores: [Int: Float] = [:]

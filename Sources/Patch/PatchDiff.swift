@@ -16,7 +16,7 @@ public struct PatchComparison: Equatable, Sendable {
 
     /// One request of one edit record, with where the edit was made.
     public struct EditEntry: Equatable, Sendable {
-        public var request: EditRequest
+        public var request: RecordedRequest
         public var method: String
         public var layer: Int
         public var tensor: String

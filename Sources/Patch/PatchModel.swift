@@ -1,7 +1,7 @@
 import Formats
 
 // The values a .wpatch file holds (docs/PATCH_FORMAT.md §2). Tensors are seen as logical matrices
-// [rows, cols] (rows = output features, as torch nn.Linear), stored in some `StorageLayout`.
+// [rows, cols] (rows = output features, as torch nn.Linear), stored in some `StepLayout`.
 
 /// Which storage dimension is contiguous.
 public enum StorageOrder: String, Hashable, Sendable {
@@ -39,7 +39,7 @@ public enum RowPermutation: Hashable, Sendable {
 }
 
 /// How logical (i, j) maps to a storage index: an optional row permutation, then the storage order.
-public struct StorageLayout: Hashable, Sendable {
+public struct StepLayout: Hashable, Sendable {
     public var order: StorageOrder
     public var rowPermutation: RowPermutation?
 
@@ -48,8 +48,8 @@ public struct StorageLayout: Hashable, Sendable {
         self.rowPermutation = rowPermutation
     }
 
-    public static let rowMajor = StorageLayout(order: .rowMajor)
-    public static let transposed = StorageLayout(order: .transposed)
+    public static let rowMajor = StepLayout(order: .rowMajor)
+    public static let transposed = StepLayout(order: .transposed)
 
     /// Storage element index of logical (i, j) in a [rows, cols] tensor.
     public func storageIndex(row i: Int, col j: Int, rows: Int, cols: Int) -> Int {
@@ -83,11 +83,11 @@ public struct TensorFingerprint: Equatable, Sendable {
     public var dtype: DType
     public var rows: Int
     public var cols: Int
-    public var layout: StorageLayout
+    public var layout: StepLayout
     /// Lowercase hex SHA-256 of the tensor's raw bytes.
     public var sha256: String
 
-    public init(name: String, dtype: DType, rows: Int, cols: Int, layout: StorageLayout, sha256: String) {
+    public init(name: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, sha256: String) {
         self.name = name
         self.dtype = dtype
         self.rows = rows
@@ -112,7 +112,7 @@ public struct BaseFingerprint: Equatable, Sendable {
 }
 
 /// One fact-edit request: `prompt` contains "{}" where `subject` goes.
-public struct EditRequest: Hashable, Sendable {
+public struct RecordedRequest: Hashable, Sendable {
     public var prompt: String
     public var subject: String
     public var targetNew: String
@@ -129,13 +129,13 @@ public struct EditRequest: Hashable, Sendable {
 /// How an edit was computed: requests, method ("rome", "wilke"), edited layer, per-layer scores
 /// (the layer-selection statistic) and hyper-parameters as strings.
 public struct EditRecord: Equatable, Sendable {
-    public var requests: [EditRequest]
+    public var requests: [RecordedRequest]
     public var method: String
     public var layer: Int
     public var scores: [Int: Float]
     public var hyperParameters: [String: String]
 
-    public init(requests: [EditRequest], method: String, layer: Int, scores: [Int: Float] = [:], hyperParameters: [String: String] = [:]) {
+    public init(requests: [RecordedRequest], method: String, layer: Int, scores: [Int: Float] = [:], hyperParameters: [String: String] = [:]) {
         self.requests = requests
         self.method = method
         self.layer = layer
@@ -172,7 +172,7 @@ public struct PatchStep: Equatable, Sendable {
     public var dtype: DType
     public var rows: Int
     public var cols: Int
-    public var layout: StorageLayout
+    public var layout: StepLayout
     public var rank: Int
     public var scale: Float
     /// [rows, rank] row-major f32: U[i*rank + t].
@@ -186,7 +186,7 @@ public struct PatchStep: Equatable, Sendable {
     public var residue: Residue
     public var edits: [EditRecord]
 
-    public init(tensor: String, dtype: DType, rows: Int, cols: Int, layout: StorageLayout, rank: Int, scale: Float,
+    public init(tensor: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, rank: Int, scale: Float,
                 u: [Float], v: [Float], baseSHA256: String, resultSHA256: String, resultDType: DType,
                 residue: Residue, edits: [EditRecord]) {
         self.tensor = tensor

@@ -10,7 +10,7 @@ public enum TensorDelta {
     ///   - v: [cols, rank] row-major f32 (v[j*rank + t]).
     ///   - promoteTo: the float type a quantized tensor is written as (f32, f16 or bf16); ignored for
     ///     float tensors, which keep their type.
-    public static func makeStep(tensor: String, layout: StorageLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
+    public static func makeStep(tensor: String, layout: StepLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
                                 scale: Float = 1, promoteTo: DType = .f32, edits: [EditRecord] = []) throws
         -> (step: PatchStep, result: TensorBytes) {
         let resultDType = ElementCodec.floatTypes.contains(base.dtype) ? base.dtype : promoteTo

@@ -44,10 +44,10 @@ struct PatchDiffTests {
     @Test func editsAndConflicts() throws {
         var rng = SeededRNG(seed: 9)
         let m = Gen.tensor(.f16, rows: 8, cols: 16, rng: &rng)
-        let r1 = EditRequest(prompt: "{} plays", subject: "LeBron", targetNew: "football")
-        let r1b = EditRequest(prompt: "{} plays", subject: "LeBron", targetNew: "tennis")
-        let r2 = EditRequest(prompt: "The capital of {} is", subject: "France", targetNew: "Rome")
-        let r3 = EditRequest(prompt: "{} was born in", subject: "Ada", targetNew: "Paris")
+        let r1 = RecordedRequest(prompt: "{} plays", subject: "LeBron", targetNew: "football")
+        let r1b = RecordedRequest(prompt: "{} plays", subject: "LeBron", targetNew: "tennis")
+        let r2 = RecordedRequest(prompt: "The capital of {} is", subject: "France", targetNew: "Rome")
+        let r3 = RecordedRequest(prompt: "{} was born in", subject: "Ada", targetNew: "Paris")
         func patch(_ edits: [EditRecord], tensor: String = "w") throws -> Patch {
             var b = PatchBuilder(architecture: "llama", format: "gguf")
             let (u, v) = Gen.factors(rows: 8, cols: 16, rank: 1, relative: 0.1, rng: &rng)

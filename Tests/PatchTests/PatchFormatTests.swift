@@ -6,7 +6,7 @@ import Testing
 /// Small patches used by the format and corruption tests: a BF16 tensor edited twice (rank 2 then 1)
 /// with an edit record, and a Q4_1 tensor promoted to F32.
 enum Samples {
-    static let request = EditRequest(prompt: "{} plays the sport of", subject: "LeBron James", targetNew: "football", targetTrue: "basketball")
+    static let request = RecordedRequest(prompt: "{} plays the sport of", subject: "LeBron James", targetNew: "football", targetTrue: "basketball")
 
     static func model() -> [String: TensorBytes] {
         var rng = SeededRNG(seed: 2026)
@@ -120,7 +120,7 @@ struct PatchFormatTests {
         let m = Gen.tensor(.f16, rows: rows, cols: cols, rng: &rng)
         let (u, v) = Gen.factors(rows: rows, cols: cols, rank: k, relative: 0.2, rng: &rng)
         let w = try ElementCodec.decode(m)  // logical row-major
-        func stored(_ layout: StorageLayout) -> TensorBytes {
+        func stored(_ layout: StepLayout) -> TensorBytes {
             var out = m
             for i in 0..<rows { for j in 0..<cols {
                 let s = layout.storageIndex(row: i, col: j, rows: rows, cols: cols)
@@ -129,8 +129,8 @@ struct PatchFormatTests {
             } }
             return out
         }
-        for layout in [StorageLayout.rowMajor, .transposed, StorageLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: 2)),
-                       StorageLayout(order: .transposed, rowPermutation: .llamaRope(heads: 3))] {
+        for layout in [StepLayout.rowMajor, .transposed, StepLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: 2)),
+                       StepLayout(order: .transposed, rowPermutation: .llamaRope(heads: 3))] {
             let base = stored(layout)
             let (_, result) = try TensorDelta.makeStep(tensor: "w", layout: layout, base: base, u: u, v: v, rank: k, scale: -1.5)
             for i in 0..<rows { for j in 0..<cols {

@@ -12,7 +12,7 @@ struct PatchPropertyTests {
         var rng = SeededRNG(seed: 0xC0FFEE ^ UInt64(dtype.ggmlType ?? 99))
         let (rows, cols) = (24, 512)
         for rank in 1...4 {
-            for layout in [StorageLayout.rowMajor, .transposed, StorageLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: 3))] {
+            for layout in [StepLayout.rowMajor, .transposed, StepLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: 3))] {
                 let promote: DType = [.f32, .f16, .bf16][rank % 3]
                 let m = Gen.tensor(dtype, rows: rows, cols: cols, rng: &rng)
                 let (u, v) = Gen.factors(rows: rows, cols: cols, rank: rank, relative: 0.05, rng: &rng)
@@ -97,7 +97,7 @@ struct PatchPropertyTests {
         for rank in [1, 2] {
             let (u, v) = Gen.factors(rows: 32, cols: 256, rank: rank, relative: 0.05, rng: &rng)
             current = try b.add(tensor: "w", layout: .rowMajor, base: current, u: u, v: v, rank: rank, scale: 0.5,
-                                edits: [EditRecord(requests: [EditRequest(prompt: "{} is", subject: "s\(rank)", targetNew: "t")], method: "rome", layer: rank)])
+                                edits: [EditRecord(requests: [RecordedRequest(prompt: "{} is", subject: "s\(rank)", targetNew: "t")], method: "rome", layer: rank)])
         }
         let p = b.build()
         let squashed = try PatchStack.squash(p, bases: ["w": m])
