@@ -27,8 +27,10 @@ public final class TransformerModel: @unchecked Sendable {
         try forwardTraced(batch, keepActivations: false).result
     }
 
-    /// `forward` that can also keep every layer's activations for a backward pass.
-    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool) throws -> (result: ForwardResult, trace: [LayerActivations]) {
+    /// `forward` that can also keep every layer's activations for a backward pass; `final` is the [T, C]
+    /// residual entering the final norm.
+    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool)
+        throws -> (result: ForwardResult, trace: [LayerActivations], final: FloatBuffer) {
         let cfg = config, c = cfg.dModel
         let pack = try Packing(batch, cfg)
         let startLayer = batch.resume?.layer ?? 0
@@ -88,7 +90,7 @@ public final class TransformerModel: @unchecked Sendable {
             result.kv = kv
         }
         result.logits = head(x, rows: logitIdx)
-        return (result, trace)
+        return (result, trace, x)
     }
 
     /// Final norm and LM head on the requested packed rows only (the head is the largest matmul).
