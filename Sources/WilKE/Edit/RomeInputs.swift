@@ -29,16 +29,37 @@ public struct RomeInputs: Sendable, Equatable {
         try request.validate()
         guard templates.first == "{}" else { throw WilKEError.invalidRequest("the first context template must be \"{}\"") }
         let targetText = request.targetNew.hasPrefix(" ") ? request.targetNew : " " + request.targetNew
-        target = tokenizer.encode(targetText, addSpecial: false)
+        let target = tokenizer.encode(targetText, addSpecial: false)
         guard !target.isEmpty else { throw WilKEError.invalidRequest("the target encodes to no tokens") }
         let targetPrefix = tokenizer.decode(Array(target.dropLast()))
-
-        rows = []; subjectIndex = []; labels = []; logitsAt = []
+        var rows: [[Int]] = [], index: [Int] = [], keyRows: [[Int]] = [], keyIndex: [Int] = []
         for t in templates {
-            let holed = t.replacingOccurrences(of: "{}", with: request.prompt) + targetPrefix
-            let (ids, idx) = try RomeInputs.tokenize(holed, subject: request.subject, tokenizer)
+            let holed = t.replacingOccurrences(of: "{}", with: request.prompt)
+            let (ids, idx) = try RomeInputs.tokenize(holed + targetPrefix, subject: request.subject, tokenizer)
+            rows.append(ids); index.append(idx)
+            let (kIDs, kIdx) = try RomeInputs.tokenize(holed, subject: request.subject, tokenizer)
+            keyRows.append(kIDs); keyIndex.append(kIdx)
+        }
+        let (klIDs, klIdx) = try RomeInputs.tokenize(RomeInputs.klPrompt, subject: request.subject, tokenizer)
+        try self.init(rewriteRows: rows, rewriteIndex: index, target: target, klRow: klIDs, klIndex: klIdx,
+                      keyRows: keyRows, keyIndex: keyIndex)
+    }
+
+    /// The token-level problem. Each rewriting row ends with the target minus its last token; its
+    /// labels sit at the last |target| positions (the position whose logits predict each token).
+    public init(rewriteRows: [[Int]], rewriteIndex: [Int], target: [Int], klRow: [Int], klIndex: Int,
+                keyRows: [[Int]], keyIndex: [Int]) throws {
+        guard !rewriteRows.isEmpty, rewriteRows.count == rewriteIndex.count, keyRows.count == keyIndex.count,
+              !keyRows.isEmpty, !target.isEmpty else {
+            throw WilKEError.invalidRequest("inconsistent ROME inputs")
+        }
+        self.target = target
+        rows = []; subjectIndex = []; labels = []; logitsAt = []
+        for (ids, idx) in zip(rewriteRows, rewriteIndex) {
             let start = ids.count - target.count
-            guard start >= 0 else { throw WilKEError.invalidRequest("the target is longer than the prompt") }
+            guard start >= 0, idx >= 0, idx < ids.count else {
+                throw WilKEError.invalidRequest("the target is longer than the prompt")
+            }
             var rowLabels: [RomeLoss.Label] = []
             for (k, y) in target.enumerated() {
                 rowLabels.append(RomeLoss.Label(logitsRow: logitsAt.count, token: y))
@@ -46,17 +67,11 @@ public struct RomeInputs: Sendable, Equatable {
             }
             rows.append(ids); subjectIndex.append(idx); labels.append(rowLabels)
         }
-        let (klIDs, klIdx) = try RomeInputs.tokenize(RomeInputs.klPrompt, subject: request.subject, tokenizer)
         klLogitsRow = logitsAt.count
-        logitsAt.append(TokenPosition(row: rows.count, pos: klIdx))
-        rows.append(klIDs); subjectIndex.append(klIdx)
-
-        keyRows = []; keyIndex = []
-        for t in templates {
-            let (ids, idx) = try RomeInputs.tokenize(t.replacingOccurrences(of: "{}", with: request.prompt),
-                                                     subject: request.subject, tokenizer)
-            keyRows.append(ids); keyIndex.append(idx)
-        }
+        logitsAt.append(TokenPosition(row: rows.count, pos: klIndex))
+        rows.append(klRow); subjectIndex.append(klIndex)
+        self.keyRows = keyRows
+        self.keyIndex = keyIndex
     }
 
     /// Tokens of `holed` with "{}" replaced by the subject, and the subject's last-token index computed
