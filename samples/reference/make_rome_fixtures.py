@@ -34,6 +34,7 @@ safetensors}, computed by samples/reference/rome_reference.py (rows run each alo
 """
 import json
 import os
+import re
 import sys
 
 import torch
@@ -111,6 +112,13 @@ def make_inputs(model, g, vocab, rank):
                         prompt_row=prompt, prompt_idx=len(prompt) - 1)
     inp.check()
     return inp
+
+
+def compact_json(j):
+    """Indented JSON with every list of numbers on one line."""
+    text = json.dumps(j, indent=1)
+    return re.sub(r"\[[-0-9.eE,\s]*\]", lambda m: "[" + ", ".join(m.group(0)[1:-1].split()).replace(",,", ",")
+                  + "]", text) + "\n"
 
 
 def f32(x):
@@ -191,8 +199,7 @@ def make(arch, i):
     save_file({k: v.detach().to(torch.float32).contiguous() for k, v in t.items()},
               f"{rr.FIXTURES}/{arch}.safetensors")
     with open(f"{rr.FIXTURES}/{arch}.json", "w") as f:
-        json.dump(j, f, indent=1)
-        f.write("\n")
+        f.write(compact_json(j))
     cond = float(torch.linalg.cond(covs[EDIT_LAYER].double()))
     print(f"{arch}: steps {res['steps']} clamps {res['clamps']} loss {res['trace'][0]['total']:.4f} -> {res['trace'][-1]['total']:.4f}"
           f" LA {['%.4g' % x for x in las]} chosen {j['wilke']['chosen']} wilke steps {j['wilke']['steps']} clamps {j['wilke']['clamps']}"
