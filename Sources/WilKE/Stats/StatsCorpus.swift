@@ -42,8 +42,8 @@ public enum CorpusReader {
     /// Blocks of non-blank lines separated by blank (whitespace-only) lines, each joined with "\n".
     public static func paragraphs(_ text: String) -> [String] {
         var docs: [String] = [], current: [Substring] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            let l = line.hasSuffix("\r") ? line.dropLast() : line
+        // Swift reads "\r\n" as one Character, which `isNewline` covers.
+        for l in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
             if l.allSatisfy(\.isWhitespace) {
                 if !current.isEmpty { docs.append(current.joined(separator: "\n")); current = [] }
             } else {
@@ -57,7 +57,7 @@ public enum CorpusReader {
     /// The "text" field of every non-blank line; a bad line throws `invalidCorpus` naming its number (1-based).
     public static func jsonLines(_ text: String, path: String) throws -> [String] {
         var docs: [String] = []
-        for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, line) in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).enumerated() {
             guard !line.allSatisfy(\.isWhitespace) else { continue }
             let object = try? JSONSerialization.jsonObject(with: Data(line.utf8))
             guard let record = object as? [String: Any] else {
