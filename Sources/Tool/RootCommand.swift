@@ -6,6 +6,6 @@ struct RootCommand: ParsableCommand {
         commandName: "wilke",
         abstract: "Edit facts inside language-model checkpoints and ship each edit as a patch file.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Dev.self]
+        subcommands: [Inspect.self, Convert.self, Stats.self, Dev.self]
     )
 }
