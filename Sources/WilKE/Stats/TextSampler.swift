@@ -7,7 +7,8 @@ import Foundation
 /// - document i starts with `starts[i % starts.count]`; the CLI uses MEMIT's start words
 ///   "The", "Therefore", "Because", "I", "You", each encoded with the model's special-token rule
 ///   (BOS prepended when the model adds one);
-/// - `rowsPerBatch` documents are decoded in lockstep with a KV cache; each step draws every row's next
+/// - `rowsPerBatch` = 64 documents are decoded in lockstep with a KV cache (many rows per step: with few
+///   rows each step is bound by sgemm packing the weights, not by arithmetic); each step draws every row's next
 ///   token from the softmax (temperature 1) over the `topK` = 50 largest logits, renormalised, rows in
 ///   order, all draws from one `SeededGenerator(seed)`; ties between equal logits go to the lower id;
 /// - a document ends after an end token (kept) or at `maxLength` tokens (start tokens included);
@@ -21,7 +22,8 @@ public struct TextSampler {
     public let starts: [[Int]]
     public let endTokens: Set<Int>
     public let maxLength: Int
-    public var rowsPerBatch = 16
+    /// Part of the recipe (it fixes the order of the random draws): `StatsCorpus.identity()` assumes 64.
+    public var rowsPerBatch = 64
 
     public init(model: TransformerModel, starts: [[Int]], endTokens: Set<Int>, maxLength: Int) {
         precondition(!starts.isEmpty && !starts.contains(where: \.isEmpty) && maxLength > 0)
