@@ -6,7 +6,7 @@ import Foundation
 /// Recipe v1 (bump `recipeVersion` when anything here changes: it is part of the cache key):
 /// - document i starts with `starts[i % starts.count]`; the CLI uses MEMIT's start words
 ///   "The", "Therefore", "Because", "I", "You", each encoded with the model's special-token rule
-///   (BOS prepended when the model adds one);
+///   (BOS prepended when the model adds one; otherwise "<|endoftext|>" when that is one special token);
 /// - `rowsPerBatch` = 64 documents are decoded in lockstep with a KV cache (many rows per step: with few
 ///   rows each step is bound by sgemm packing the weights, not by arithmetic); each step draws every row's next
 ///   token from the softmax (temperature 1) over the `topK` = 50 largest logits, renormalised, rows in
@@ -35,7 +35,11 @@ public struct TextSampler {
 
     /// The start prompts of recipe v1 for `tokenizer`.
     public static func defaultStarts(_ tokenizer: any Tokenizer) -> [[Int]] {
-        startWords.map { tokenizer.encode($0, addSpecial: true) }.filter { !$0.isEmpty }
+        // A model that adds no BOS gets the "<|endoftext|>" document separator in front when it has one as
+        // a single special token (GPT-2, SmolLM2): ROME samples its templates from "<|endoftext|>" too.
+        let separator = tokenizer.encode("<|endoftext|>", addSpecial: false)
+        let lead = !tokenizer.addsBOS && separator.count == 1 && tokenizer.decode(separator) == "<|endoftext|>" ? separator : []
+        return startWords.map { lead + tokenizer.encode($0, addSpecial: true) }.filter { !$0.isEmpty }
     }
 
     /// Samples documents holding exactly `tokens` tokens in total.
