@@ -27,7 +27,7 @@ let package = Package(
         // The .wpatch format and apply / revert / stack / diff.
         .target(name: "Patch", dependencies: ["Formats", "CZstd", .product(name: "Crypto", package: "swift-crypto")]),
         // Tokenizers, the CPU transformer, ROME and WilKE.
-        .target(name: "WilKE", dependencies: ["Formats", "Patch", "COpenBLAS"]),
+        .target(name: "WilKE", dependencies: ["Formats", "Patch", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")]),
         // The `wilke` executable: one file per verb.
         .executableTarget(
             name: "Tool",

@@ -1,6 +1,6 @@
 import COpenBLAS
 
-/// Row-major sgemm, the only file that imports COpenBLAS:
+/// Row-major sgemm (and sgemv, syrk, Cholesky), the only file that imports COpenBLAS:
 /// C[M,N] = alpha * op(A) * op(B) + beta * C, with op(A) [M,K], op(B) [K,N].
 public enum BLAS {
     public static func sgemm(
@@ -23,6 +23,48 @@ public enum BLAS {
         precondition(m >= 0 && n >= 0 && m <= Int(Int32.max) && n <= Int(Int32.max) && lda <= Int(Int32.max))
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                     x, 1, beta, y, 1)
+    }
+
+    /// Row-major symmetric rank-k update of the UPPER triangle only: C[N,N] = alpha·AᵀA + beta·C with A [K, N]
+    /// (`lda` ≥ N). With A = keys [T, F] this is Σ_t k_t k_tᵀ; the strict lower triangle of C is not touched.
+    public static func ssyrkUpperAtA(
+        n: Int, k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        precondition(n >= 0 && k >= 0 && n <= Int(Int32.max) && k <= Int(Int32.max) && lda <= Int(Int32.max))
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+    }
+
+    /// Double-precision twin of `ssyrkUpperAtA`: C[N,N] = alpha·AᵀA + beta·C (upper triangle), A [K, N] row-major.
+    public static func dsyrkUpperAtA(
+        n: Int, k: Int, alpha: Double = 1, a: UnsafePointer<Double>, lda: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        precondition(n >= 0 && k >= 0 && n <= Int(Int32.max) && k <= Int(Int32.max) && lda <= Int(Int32.max))
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+    }
+
+    /// LAPACK dpotrf: in-place Cholesky factorisation A = UᵀU of a symmetric positive definite [N, N] matrix.
+    /// LAPACK is column-major: for a FULL symmetric matrix the layout does not matter on input, and on output
+    /// the factor U sits in the column-major upper triangle (= the row-major lower triangle); the other
+    /// triangle keeps A. Returns LAPACK's `info`: 0 success, k > 0 when the leading minor of order k is not
+    /// positive definite.
+    public static func dpotrf(n: Int, a: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+        precondition(n >= 0 && n <= Int(Int32.max) && lda >= max(1, n))
+        var uplo = CChar(UInt8(ascii: "U")), n32 = Int32(n), lda32 = Int32(lda), info: Int32 = 0
+        dpotrf_(&uplo, &n32, a, &lda32, &info)
+        return Int(info)
+    }
+
+    /// LAPACK dpotrs: solves A X = B in place for `nrhs` right-hand sides (B column-major [N, nrhs], one
+    /// column per vector) using the factor `dpotrf` left in `a`. Returns LAPACK's `info` (0 success).
+    public static func dpotrs(n: Int, nrhs: Int, a: UnsafePointer<Double>, lda: Int,
+                              b: UnsafeMutablePointer<Double>, ldb: Int) -> Int {
+        precondition(n >= 0 && nrhs >= 0 && n <= Int(Int32.max) && nrhs <= Int(Int32.max))
+        var uplo = CChar(UInt8(ascii: "U")), n32 = Int32(n), nrhs32 = Int32(nrhs), lda32 = Int32(lda),
+            ldb32 = Int32(ldb), info: Int32 = 0
+        dpotrs_(&uplo, &n32, &nrhs32, a, &lda32, b, &ldb32, &info)
+        return Int(info)
     }
 
     /// The kernel set OpenBLAS picked at load time ("Prescott", "Haswell", "SkylakeX", ...). OpenBLAS 0.3.21

@@ -45,6 +45,14 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     /// A request file could not be parsed; the reason names the record.
     case invalidRequestFile(path: String, reason: String)
 
+    // MARK: Key statistics (Sources/WilKE/Stats)
+    /// A stats corpus file could not be parsed; the reason names the line.
+    case invalidCorpus(path: String, reason: String)
+    /// No token reached a layer's statistics (empty corpus or a zero token budget).
+    case emptyStatistics(layer: Int)
+    /// A key second moment stayed non-positive-definite even with the largest ridge, or a solve failed.
+    case singularCovariance(layer: Int, reason: String)
+
     public var description: String {
         switch self {
         case .malformedTokenizerJSON(let what): return "the tokenizer.json is malformed: \(what)"
@@ -67,6 +75,9 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .io(let path, let reason): return "\(path): \(reason)"
         case .invalidRequest(let why): return "invalid edit request: \(why)"
         case .invalidRequestFile(let path, let why): return "\(path): \(why)"
+        case .invalidCorpus(let path, let why): return "\(path): \(why)"
+        case .emptyStatistics(let l): return "no tokens were collected for the key statistics of layer \(l)"
+        case .singularCovariance(let l, let why): return "the key second moment of layer \(l) cannot be solved: \(why)"
         }
     }
 }

@@ -1,0 +1,89 @@
+import Crypto
+import Foundation
+import Formats
+
+/// Per-layer identity of what a layer's keys depend on, for the statistics cache.
+///
+/// The keys of layer L are a function of the embeddings (token_embd, position_embd and any other
+/// non-block tensor except the head: output / output_norm), every tensor of blocks 0..<L, and block L
+/// minus its MLP output projection (ffn_down, the matrix ROME edits). `layers[L]` is the SHA-256 over
+/// exactly those tensors (name, dtype, shape, bytes), so an edit at layer e changes the fingerprints of
+/// layers > e only. Whether an edited model should reuse the unedited model's statistics (WilKE's
+/// reference does: C is computed once per model) is the caller's choice: it passes the fingerprint.
+public struct ModelFingerprint: Sendable, Equatable {
+    /// One 64-digit lowercase hex SHA-256 per layer.
+    public let layers: [String]
+
+    public init(layers: [String]) { self.layers = layers }
+
+    /// From a checkpoint's stored bytes (quantized blocks as stored; one SHA-256 pass over the file).
+    public init(checkpoint: Checkpoint, nLayer: Int) {
+        var parts: [(name: String, digest: [UInt8])] = []
+        for t in checkpoint.tensors {
+            var h = SHA256()
+            let name = t.canonicalName ?? t.name
+            h.update(data: Array("\(name)|\(t.dtype)|\(t.shape)|".utf8))
+            h.update(bufferPointer: checkpoint.data(t))
+            parts.append((name, Array(h.finalize())))
+        }
+        self.init(digests: parts, nLayer: nLayer)
+    }
+
+    /// From a model's in-memory f32 weights (tests, or a model built without a checkpoint).
+    public init(model: TransformerModel) {
+        var parts: [(name: String, digest: [UInt8])] = []
+        func add(_ name: String, _ buf: FloatBuffer?) {
+            guard let buf else { return }
+            var h = SHA256()
+            h.update(data: Array("\(name)|f32|[\(buf.count)]|".utf8))
+            h.update(bufferPointer: UnsafeRawBufferPointer(start: buf.p, count: buf.count * 4))
+            parts.append((name, Array(h.finalize())))
+        }
+        let w = model.weights
+        add("token_embd.weight", w.tokenEmbd)
+        add("position_embd.weight", w.positionEmbd)
+        for (l, b) in w.layers.enumerated() {
+            let p = "blk.\(l)."
+            for (n, buf) in [("attn_norm.weight", b.attnNorm), ("attn_norm.bias", b.attnNormBias),
+                             ("attn_q.weight", b.wq), ("attn_k.weight", b.wk), ("attn_v.weight", b.wv),
+                             ("attn_q.bias", b.bq), ("attn_k.bias", b.bk), ("attn_v.bias", b.bv),
+                             ("attn_output.weight", b.wo), ("attn_output.bias", b.bo),
+                             ("ffn_norm.weight", b.ffnNorm), ("ffn_norm.bias", b.ffnNormBias),
+                             ("ffn_gate.weight", b.wGate), ("ffn_up.weight", b.wUp), ("ffn_up.bias", b.bUp),
+                             ("ffn_down.weight", b.wDown), ("ffn_down.bias", b.bDown)] as [(String, FloatBuffer?)] {
+                add(p + n, buf)
+            }
+        }
+        // The config shapes the keys too (norm eps, RoPE theta); bytes alone would not see it.
+        var h = SHA256()
+        h.update(data: Array("config|\(model.config)".utf8))
+        parts.append(("config", Array(h.finalize())))
+        self.init(digests: parts, nLayer: model.config.nLayer)
+    }
+
+    private init(digests: [(name: String, digest: [UInt8])], nLayer: Int) {
+        var global: [(String, [UInt8])] = [], blocks = [[(String, [UInt8])]](repeating: [], count: nLayer)
+        for (name, d) in digests {
+            if name.hasPrefix("blk.") {
+                let idx = name.dropFirst(4).prefix { $0.isNumber }
+                if let l = Int(idx), l < nLayer { blocks[l].append((name, d)) }
+            } else if !name.hasPrefix("output") {
+                global.append((name, d))
+            }
+        }
+        func feed(_ h: inout SHA256, _ items: [(String, [UInt8])]) {
+            for (n, d) in items.sorted(by: { $0.0 < $1.0 }) { h.update(data: Array(n.utf8)); h.update(data: d) }
+        }
+        var prefix = SHA256()
+        prefix.update(data: Array("wilke-key-fingerprint-v1".utf8))
+        feed(&prefix, global)
+        var out: [String] = []
+        for l in 0..<nLayer {
+            var h = prefix   // value copy: the running hash of everything below layer l
+            feed(&h, blocks[l].filter { !$0.0.contains(".ffn_down.") })
+            out.append(h.finalize().map { String(format: "%02x", $0) }.joined())
+            feed(&prefix, blocks[l])
+        }
+        layers = out
+    }
+}

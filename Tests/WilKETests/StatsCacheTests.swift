@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import WilKE
+
+struct Interrupted: Error {}
+
+/// A small llama fixture setup: model, fingerprint, token documents and a scratch cache.
+struct StatsFixture {
+    let fx: FixtureModel
+    let fingerprint: ModelFingerprint
+    let docs: [[Int]]
+    let dir: URL
+    let cache: StatsCache
+
+    init(_ tag: String) throws {
+        fx = try FixtureModel("llama")
+        fingerprint = ModelFingerprint(model: fx.model)
+        docs = randomDocs(20, vocab: fx.config.vocabSize, maxLen: 40, seed: 21)
+        dir = try TestPaths.scratch(tag)
+        cache = StatsCache(directory: dir.path + "/stats")
+    }
+
+    var options: StatsOptions {
+        var o = StatsOptions(layers: [0, 1])
+        o.batchTokens = 64
+        return o
+    }
+
+    func run(_ o: StatsOptions? = nil, progress: (StatsProgress) throws -> Void = { _ in }) throws -> [LayerStats] {
+        try KeyStatistics.compute(model: fx.model, fingerprint: fingerprint, corpusID: "test-docs", budget: 300,
+                                  options: o ?? options, cache: cache, documents: { docs }, progress: progress)
+    }
+
+    /// Every name in the cache directory, hidden temp files included.
+    var files: [String] { (try? FileManager.default.contentsOfDirectory(atPath: cache.directory)) ?? [] }
+}
+
+@Suite struct StatsCacheTests {
+    @Test func roundTripAndReuse() throws {
+        let s = try StatsFixture("stats-roundtrip")
+        let first = try s.run()
+        #expect(first.map(\.cached) == [false, false])
+        #expect(first.allSatisfy { $0.covariance.count == 300 })
+        #expect(s.files.sorted() == first.map { ($0.path as NSString).lastPathComponent }.sorted())
+        let second = try s.run()
+        #expect(second.map(\.cached) == [true, true])
+        for (a, b) in zip(first, second) {
+            #expect(a.covariance.moment == b.covariance.moment && a.covariance.count == b.covariance.count)
+            #expect(a.covariance.ridge == b.covariance.ridge)
+        }
+        // Another budget, corpus or fingerprint is another entry.
+        var o = s.options; o.tokens = nil
+        let other = try KeyStatistics.compute(model: s.fx.model, fingerprint: s.fingerprint, corpusID: "test-docs", budget: 200,
+                                              options: o, cache: s.cache, documents: { s.docs })
+        #expect(other.map(\.cached) == [false, false] && other[0].covariance.count == 200)
+        #expect(s.files.count == 4)
+    }
+
+    @Test(arguments: ["truncate", "flip-payload", "flip-header", "wrong-key"])
+    func damagedFileIsRejectedAndRecomputed(damage: String) throws {
+        let s = try StatsFixture("stats-damage")
+        let first = try s.run()
+        let path = first[1].path
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        switch damage {
+        case "truncate": bytes = bytes.prefix(bytes.count - 100)
+        case "flip-payload": bytes[bytes.count / 2] ^= 0x10
+        case "flip-header": bytes[20] ^= 0x01
+        default: bytes = try Data(contentsOf: URL(fileURLWithPath: first[0].path))  // layer 0's file under layer 1's name
+        }
+        try bytes.write(to: URL(fileURLWithPath: path))
+        guard case .rejected(let why) = s.cache.load(first[1].key) else {
+            Issue.record("a \(damage) file was not rejected"); return
+        }
+        print("\(damage): rejected because \(why)")
+        let again = try s.run()
+        #expect(again[0].cached && !again[1].cached)
+        #expect(again[1].rejected != nil)
+        #expect(again[1].covariance.moment == first[1].covariance.moment)
+        guard case .hit = s.cache.load(first[1].key) else { Issue.record("the recomputed file is not valid"); return }
+    }
+
+    /// A run aborted during the statistics pass writes nothing: no entry, no temp file.
+    @Test func interruptionLeavesNoEntry() throws {
+        let s = try StatsFixture("stats-interrupt")
+        var calls = 0
+        #expect(throws: Interrupted.self) {
+            try s.run { p in
+                calls += 1
+                if p.phase == .collecting && p.done > 0 { throw Interrupted() }
+            }
+        }
+        #expect(calls >= 2)
+        #expect(s.files.isEmpty, "left behind: \(s.files)")
+        // The next run starts from scratch and succeeds.
+        #expect(try s.run().map(\.cached) == [false, false])
+    }
+
+    /// A crash between writing the bytes and the rename leaves no entry and (thrown) no temp file; a temp
+    /// file of a dead writer (kill -9) is swept by the next store.
+    @Test func failedCommitLeavesNoFile() throws {
+        let s = try StatsFixture("stats-commit")
+        let c = try StatsCollector(model: s.fx.model, layers: [0])
+        try KeyStatistics.collect(c, s.docs, batchTokens: 64)
+        let cov = try c.covariance(layer: 0)
+        let key = StatsKey(layer: 0, fingerprint: s.fingerprint.layers[0], corpus: "x", tokens: 1, maxLength: 2)
+        #expect(throws: Interrupted.self) { try s.cache.store(cov, key: key, beforeCommit: { throw Interrupted() }) }
+        #expect(s.files.isEmpty, "left behind: \(s.files)")
+        guard case .missing = s.cache.load(key) else { Issue.record("an entry appeared"); return }
+
+        var deadPID: Int32 = 999_999
+        while kill(deadPID, 0) == 0 || errno != ESRCH { deadPID -= 1 }
+        let stale = s.cache.directory + "/.\(key.fileName).tmp-\(deadPID)-42"
+        let live = s.cache.directory + "/.\(key.fileName).tmp-\(getpid())-43"
+        for p in [stale, live] { FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3])) }
+        try s.cache.store(cov, key: key)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(FileManager.default.fileExists(atPath: live))
+        guard case .hit(let back) = s.cache.load(key) else { Issue.record("no hit after store"); return }
+        #expect(back.moment == cov.moment && back.count == cov.count)
+    }
+
+    /// An edit of layer 0's MLP output changes the fingerprint of layer 1 only.
+    @Test func fingerprintFollowsWhatKeysDependOn() throws {
+        let fx = try FixtureModel("llama")
+        let before = ModelFingerprint(model: fx.model)
+        #expect(before.layers.count == 2 && before.layers.allSatisfy { $0.count == 64 })
+        #expect(before == ModelFingerprint(model: fx.model))
+        var w = fx.model.mlpOutputWeight(layer: 0)
+        w[5] += 0.25
+        try fx.model.setMLPOutputWeight(layer: 0, w)
+        let after = ModelFingerprint(model: fx.model)
+        #expect(after.layers[0] == before.layers[0])
+        #expect(after.layers[1] != before.layers[1])
+        var w1 = fx.model.mlpOutputWeight(layer: 1)
+        w1[0] += 1
+        try fx.model.setMLPOutputWeight(layer: 1, w1)
+        #expect(ModelFingerprint(model: fx.model) == after)  // the last layer's ffn_down feeds no key
+    }
+}
