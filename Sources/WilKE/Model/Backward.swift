@@ -58,7 +58,7 @@ extension TransformerModel {
         for l in stride(from: cfg.nLayer - 1, through: tape.startLayer - 1, by: -1) {
             if afterLayers.contains(l) { out[l] = idx.map { grad.row($0, width: c) } }
             guard l >= tape.startLayer, let lowest = afterLayers.min(), l > lowest else { continue }
-            grad = try blockBackward(l, tape.trace[l - tape.startLayer], pack, tape.batch, dout: grad)
+            grad = blockBackward(l, tape.trace[l - tape.startLayer], pack, tape.batch, dout: grad)
         }
         return out
     }
