@@ -142,6 +142,23 @@ struct RomeProblem {
         }
     }
 
+    /// A step that recycles the previous step's tape gives bit-identical results to a fresh tape.
+    @Test(arguments: fixtureArchs) func recycledTapeEqualsFreshTape(arch: String) throws {
+        let fx = try FixtureModel(arch)
+        let p = try problem(fx)
+        let ref = try p.reference(layer: 0)
+        let base = try p.base(layer: 0)
+        let d1 = noise(fx.config.dModel, seed: 8), d2 = noise(fx.config.dModel, seed: 9)
+        let first = try fx.model.forwardForBackward(p.fastBatch(d1, layer: 0, base: base)).tape
+        let (reusedOut, reused) = try fx.model.forwardForBackward(p.fastBatch(d2, layer: 0, base: base), reusing: first)
+        let (freshOut, fresh) = try fx.model.forwardForBackward(p.fastBatch(d2, layer: 0, base: base))
+        #expect(reusedOut.logits == freshOut.logits)
+        let e = try p.evaluate(freshOut.logits, d2, ref)
+        let g1 = try fx.model.deltaGradient(reused, dLogits: e.dLogits, layer: 0, at: p.at)
+        let g2 = try fx.model.deltaGradient(fresh, dLogits: e.dLogits, layer: 0, at: p.at)
+        #expect(g1 == g2)
+    }
+
     /// The residual after every block (−1 = embedding output) in one backward pass, each against finite
     /// differences of a probe δ′ added there (δ itself stays on layer 0's MLP output; no weight decay, so
     /// the loss depends on the logits only); then the cached form resumed above every layer, including

@@ -38,19 +38,31 @@ public enum RomeLoss {
                                 m0Norm: Float, klFactor: Float = 0.0625, weightDecay: Float = 0.5) throws -> Evaluation {
         precondition(!labels.isEmpty && labels.allSatisfy { !$0.isEmpty }, "every rewriting row needs a target token")
         var dLogits = logits.map { [Float](repeating: 0, count: $0.count) }
-        var nll = 0.0
+        // Each logits row's label weights (a row may predict several labels), then one softmax pass per row.
+        var weightsByRow: [Int: [(token: Int, weight: Double)]] = [:]
         for row in labels {
-            let scale = 1 / Double(row.count * labels.count)
             for label in row {
-                let z = logits[label.logitsRow]
-                guard label.token >= 0 && label.token < z.count else {
-                    throw WilKEError.tokenOutOfRange(token: label.token, vocabSize: z.count)
+                guard label.token >= 0 && label.token < logits[label.logitsRow].count else {
+                    throw WilKEError.tokenOutOfRange(token: label.token, vocabSize: logits[label.logitsRow].count)
                 }
-                let lp = logSoftmax64(z)
-                nll -= lp[label.token] * scale
-                // d(−log p_y)/dz = softmax(z) − onehot(y)
-                for v in z.indices { dLogits[label.logitsRow][v] += Float(exp(lp[v]) * scale) }
-                dLogits[label.logitsRow][label.token] -= Float(scale)
+                weightsByRow[label.logitsRow, default: []].append((label.token, 1 / Double(row.count * labels.count)))
+            }
+        }
+        var nll = 0.0
+        for r in weightsByRow.keys.sorted() { // a fixed order keeps the f64 sum reproducible
+            let targets = weightsByRow[r]!
+            let z = logits[r], lse = logSumExp(z)
+            let total = targets.reduce(0) { $0 + $1.weight }
+            // d(−Σ w log p_y)/dz = (Σ w) · softmax(z) − Σ w · onehot(y)
+            z.withUnsafeBufferPointer { zp in
+                dLogits[r].withUnsafeMutableBufferPointer { dp in
+                    let (shift, scale) = (Float(lse), Float(total))
+                    for v in 0..<zp.count { dp[v] = scale * expf(zp[v] - shift) }
+                }
+            }
+            for (token, w) in targets {
+                nll -= w * (Double(z[token]) - lse)
+                dLogits[r][token] -= Float(w)
             }
         }
 
@@ -79,10 +91,15 @@ public enum RomeLoss {
     public static func logSoftmax(_ logits: [Float]) -> [Float] { logSoftmax64(logits).map { Float($0) } }
 
     static func logSoftmax64(_ z: [Float]) -> [Double] {
-        let mx = Double(z.max() ?? 0)
-        var sum = 0.0
-        for x in z { sum += exp(Double(x) - mx) }
-        let lse = mx + log(sum)
+        let lse = logSumExp(z)
         return z.map { Double($0) - lse }
+    }
+
+    /// log Σ exp(z), shifted by the max, exponentials in f32 and their sum in f64.
+    static func logSumExp(_ z: [Float]) -> Double {
+        let mx = z.max() ?? 0
+        var sum = 0.0
+        z.withUnsafeBufferPointer { for x in $0 { sum += Double(expf(x - mx)) } }
+        return Double(mx) + log(sum)
     }
 }

@@ -23,10 +23,14 @@ public final class ForwardTape: @unchecked Sendable {
 }
 
 extension TransformerModel {
-    /// `forward` that also keeps what `backward` needs (every computed block's activations and
-    /// attention probabilities: about 2·C + 2·F + 4·H·D floats per token per layer, plus H·n·(P + n) per row).
-    public func forwardForBackward(_ batch: ForwardBatch) throws -> (result: ForwardResult, tape: ForwardTape) {
-        let (result, trace, final) = try forwardTraced(batch, keepActivations: true)
+    /// `forward` that also keeps what `backward` needs: every computed block's activations (about
+    /// 9·C + 3·F + 2·G·D floats per token per layer) and attention probabilities (H·n·(P + n) per row).
+    /// Passing the previous step's tape as `reusing` overwrites its buffers instead of allocating new ones
+    /// (an optimisation step re-runs the same batch shape; that tape must no longer be used).
+    public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil)
+        throws -> (result: ForwardResult, tape: ForwardTape) {
+        let recycle = previous.map { $0.startLayer == (batch.resume?.layer ?? 0) ? $0.trace : [] } ?? []
+        let (result, trace, final) = try forwardTraced(batch, keepActivations: true, recycle: recycle)
         let pack = try Packing(batch, config)
         let tape = ForwardTape(batch: batch, pack: pack, trace: trace, final: final,
                                logitRows: try batch.logitsAt.map(pack.index), startLayer: batch.resume?.layer ?? 0)
@@ -58,7 +62,7 @@ extension TransformerModel {
         for l in stride(from: cfg.nLayer - 1, through: tape.startLayer - 1, by: -1) {
             if afterLayers.contains(l) { out[l] = idx.map { grad.row($0, width: c) } }
             guard l >= tape.startLayer, let lowest = afterLayers.min(), l > lowest else { continue }
-            grad = try blockBackward(l, tape.trace[l - tape.startLayer], pack, tape.batch, dout: grad)
+            grad = blockBackward(l, tape.trace[l - tape.startLayer], pack, tape.batch, dout: grad)
         }
         return out
     }

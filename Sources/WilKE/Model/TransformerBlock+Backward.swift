@@ -5,7 +5,7 @@
 extension TransformerModel {
     /// Gradient w.r.t. block `l`'s input given the gradient `dout` ([T, C]) w.r.t. its output. Returns [T, C].
     func blockBackward(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
-                       dout: FloatBuffer) throws -> FloatBuffer {
+                       dout: FloatBuffer) -> FloatBuffer {
         let cfg = config, w = weights.layers[l]
         let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
 
