@@ -54,6 +54,9 @@ public final class Editor {
         return t
     }
 
+    /// Uses templates sampled earlier (the same model before any edit), so runs share them.
+    public func adoptTemplates(_ t: [String]) { templates = t }
+
     /// The patch holding every edit made so far, in order.
     public func patch() -> Patch { builder.build() }
 
