@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Patch", targets: ["Patch"]),
         .library(name: "WilKE", targets: ["WilKE"]),
+        // libFuzzer target for the .wpatch parser (scripts/fuzz.sh); a corpus replayer when built normally.
+        .executable(name: "wilke-fuzz-patch", targets: ["PatchFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,10 +34,12 @@ let package = Package(
             dependencies: ["Formats", "Patch", "WilKE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
+        .executableTarget(name: "PatchFuzz", dependencies: ["Patch"], path: "Tests/Fuzz/PatchFuzz"),
+
         // Fixtures are read from the source tree (Tests/<Target>/Fixtures) via #filePath, not copied.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "PatchTests", dependencies: ["Patch", "Formats", "TestSupport"]),
+        .testTarget(name: "PatchTests", dependencies: ["Patch", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "WilKETests", dependencies: ["WilKE", "Formats", "Patch", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ToolTests", dependencies: ["Tool", "TestSupport"]),
     ]

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Formats
+import WilKE
 
 extension RootCommand {
     /// Benchmark plumbing used by `make bench` (hidden from --help): generating large files and timing
@@ -9,7 +10,7 @@ extension RootCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmark helpers (used by `make bench`).",
             shouldDisplay: false,
-            subcommands: [GenSafetensors.self, BenchCodec.self])
+            subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self, BenchForward.self, Accept.self])
     }
 }
 
@@ -64,6 +65,58 @@ extension RootCommand.Dev {
                 let inBytes = t.byteCount(elements: (elements + t.blockSize - 1) / t.blockSize * t.blockSize) ?? 0
                 print(#"{"kernel":"dequantize","type":"\#(t.name)","gb_per_s_out":\#(String(format: "%.2f", r.gbPerSecond)),"gb_per_s_in":\#(String(format: "%.2f", Double(inBytes) / r.seconds / 1e9)),"seconds":\#(String(format: "%.4f", r.seconds))}"#)
             }
+        }
+    }
+}
+
+extension RootCommand.Dev {
+    struct BLASInfo: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "blas", abstract: "Print the OpenBLAS kernel in use.")
+        func run() { print("openblas core: \(BLAS.coreName) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))") }
+    }
+}
+
+extension RootCommand.Dev {
+    struct BenchForward: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bench-forward", abstract: "Prefill and generation throughput of a model, as JSON.")
+
+        @Argument(help: "Checkpoint.") var model: String
+        @Option(help: "Rows in the prefill batch.") var rows = 22
+        @Option(help: "Tokens per row.") var tokens = 16
+        @Option(help: "New tokens to generate.") var generate = 32
+        @Option(help: "Repeats (the median counts).") var repeats = 5
+
+        func run() throws {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let loaded = try LoadedModel(path: model)
+            let loadSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            var rng = SeededGenerator(seed: 7)
+            let seqs = (0..<rows).map { _ in (0..<tokens).map { _ in Int.random(in: 100..<loaded.config.vocabSize, using: &rng) } }
+            func median(_ body: () throws -> Void) rethrows -> Double {
+                var ts: [Double] = []
+                for _ in 0..<repeats {
+                    let s = DispatchTime.now().uptimeNanoseconds
+                    try body()
+                    ts.append(Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9)
+                }
+                return ts.sorted()[ts.count / 2]
+            }
+            // Logits at every position (what a framework forward returns), and only at the last token.
+            let all = ForwardBatch.allLogits(seqs)
+            let last = ForwardBatch(sequences: seqs, logitsAt: seqs.indices.map { TokenPosition(row: $0, pos: tokens - 1) })
+            let tAll = try median { _ = try loaded.model.forward(all) }
+            let tLast = try median { _ = try loaded.model.forward(last) }
+            let prompt = try loaded.encodePrompt("The Eiffel Tower is located in the city of")
+            var produced = 0
+            let tGen = try median {
+                var g = SeededGenerator(seed: 1)
+                produced = try Generator(model: loaded.model).generate(prompts: [prompt], maxNewTokens: generate, rng: &g)[0].count
+            }
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let n = Double(rows * tokens)
+            print(#"{"load_seconds":\#(loadSeconds),"prefill_all_logits_tokens_per_s":\#(n / tAll),"prefill_last_logits_tokens_per_s":\#(n / tLast),"generate_tokens_per_s":\#(Double(produced) / tGen),"generated":\#(produced),"peak_rss_mib":\#(Double(usage.ru_maxrss) / 1024),"blas_core":"\#(BLAS.coreName)"}"#)
         }
     }
 }

@@ -1,11 +1,15 @@
 import ArgumentParser
 
-@main
+/// The `wilke` command line: one file per verb (`<Verb>Command.swift`). The entry point is Main.swift.
 struct RootCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "wilke",
         abstract: "Edit facts inside language-model checkpoints and ship each edit as a patch file.",
         version: "0.1.0",
-        subcommands: [Inspect.self, Convert.self, Stats.self, Dev.self]
+        subcommands: [Dev.self],
+        groupedSubcommands: [
+            CommandGroup(name: "Checkpoints", subcommands: [Inspect.self, Convert.self, Tokenize.self, Ask.self]),
+            CommandGroup(name: "Editing", subcommands: [Stats.self, Edit.self]),
+        ]
     )
 }

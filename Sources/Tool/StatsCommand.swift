@@ -159,45 +159,8 @@ struct StatsReport {
     }
 }
 
-// MARK: - Model loading (stand-in)
-// The lead's `LoadedModel` (Sources/WilKE/Load) is not merged yet; when it is, this becomes
-//   let m = try LoadedModel(path: path)
-//   return (m.model, m.tokenizer, ModelFingerprint(checkpoint: m.checkpoint, nLayer: m.config.nLayer))
-
 private func loadForStats(_ path: String) throws -> (TransformerModel, any Tokenizer, ModelFingerprint) {
-    let ckpt = try Checkpoint.open(path)
-    guard let hp = ckpt.hyperparameters else { throw FormatError.missingConfig(path: path) }
-    let arch: Architecture
-    switch hp.family {
-    case "gpt2": arch = .gpt2
-    case "gptj": arch = .gptj
-    case "llama": arch = .llama
-    default: throw WilKEError.unsupportedArchitecture(hp.architecture)
-    }
-    let config = ModelConfig(arch: arch, nLayer: hp.layers, dModel: hp.dModel, nHead: hp.heads, nKVHead: hp.kvHeads,
-                             headDim: hp.headDim, dFF: hp.dFF, vocabSize: hp.vocabSize, maxPositions: hp.contextLength,
-                             normEps: Float(hp.normEps), ropeTheta: Float(hp.ropeTheta ?? 10000),
-                             rotaryDim: arch == .gptj ? (hp.rotaryDim ?? hp.headDim) : (arch == .llama ? hp.headDim : 0),
-                             tiedHead: hp.tiedEmbeddings, attentionBias: hp.attentionBias,
-                             attentionOutBias: hp.attentionBias && hp.architecture != "qwen2")
-    let model = try TransformerModel(config: config, weights: StatsCheckpointWeights(checkpoint: ckpt))
-    let tokenizer: any Tokenizer
-    if let g = ckpt.gguf {
-        tokenizer = try BPETokenizer(gguf: g)
-    } else {
-        guard let tp = ckpt.tokenizerPath, let data = FileManager.default.contents(atPath: tp) else {
-            throw WilKEError.unsupportedTokenizer("no tokenizer.json next to \(path)")
-        }
-        tokenizer = try BPETokenizer(tokenizerJSON: data)
-    }
-    return (model, tokenizer, ModelFingerprint(checkpoint: ckpt, nLayer: config.nLayer))
+    let loaded = try LoadedModel(path: path)
+    return (loaded.model, loaded.tokenizer, ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer))
 }
 
-private struct StatsCheckpointWeights: WeightSource {
-    let checkpoint: Checkpoint
-    func tensor(_ name: String) throws -> (shape: [Int], values: [Float]) {
-        guard let t = checkpoint.tensor(name) else { throw WilKEError.missingTensor(name) }
-        return (t.logicalShape, try checkpoint.logical(t))
-    }
-    func has(_ name: String) -> Bool { checkpoint.tensor(name) != nil }
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Runs the built `wilke` binary the way a user does and checks exit codes and output.
 @Suite struct ToolTests {
@@ -38,4 +39,35 @@ func runWilke(_ args: [String], environment: [String: String] = [:]) throws -> R
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return RunResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+}
+
+@Suite struct AskTokenizeCLITests {
+    @Test(.enabled(if: RealModel.available))
+    func askAnswersParis() throws {
+        let r = try runWilke(["ask", RealModel.path, "The capital of France is", "-n", "3", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let first = (obj?["next_tokens"] as? [[String: Any]])?.first
+        #expect(first?["piece"] as? String == " Paris")
+        #expect(abs((first?["probability"] as? Double ?? 0) - 0.7725) < 0.01)
+    }
+
+    @Test(.enabled(if: RealModel.available))
+    func badInputIsOneLine() throws {
+        for args in [["ask", RealModel.path, ""], ["ask", "/nonexistent.gguf", "hi"], ["ask", RealModel.path, "hi", "-n", "-1"]] {
+            let r = try runWilke(args)
+            #expect(r.status != 0)
+            #expect(!r.stderr.isEmpty)
+        }
+        let r = try runWilke(["ask", RealModel.path, ""])
+        #expect(r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+
+    @Test(.enabled(if: RealModel.available))
+    func tokenizeJSON() throws {
+        let r = try runWilke(["tokenize", RealModel.path, "The Eiffel Tower", "--json"])
+        #expect(r.status == 0)
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(obj?["ids"] as? [Int] == [504, 414, 46682, 18669])
+    }
 }

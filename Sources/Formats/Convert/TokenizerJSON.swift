@@ -3,7 +3,9 @@ import Foundation
 /// Builds a Hugging Face `tokenizer.json` from GGUF `tokenizer.ggml.*` metadata, the way transformers
 /// builds its tokenizer when it loads a GGUF: byte-level BPE (`model = gpt2`) with the vocabulary and
 /// merges as stored, control tokens as special added tokens, and the split regex that
-/// `tokenizer.ggml.pre` selects.
+/// `tokenizer.ggml.pre` selects. One deviation from transformers' GGUF loader: for the digit-splitting
+/// pre-tokenizers (SmolLM2's "smollm") we split digits first, as llama.cpp and the model's original
+/// tokenizer do; transformers' GGUF loader ignores `tokenizer.ggml.pre` there.
 public enum TokenizerJSON {
     /// Pre-tokenizer split regexes by `tokenizer.ggml.pre`; anything else uses GPT-2's ByteLevel regex
     /// (SmolLM2's "smollm" among them, as in transformers' GGUF loader).
@@ -12,6 +14,10 @@ public enum TokenizerJSON {
         "llama3": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
         "qwen2": #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#,
     ]
+
+    /// Pre-tokenizer types that split every digit off first (llama.cpp's `smollm`, `starcoder`, ...;
+    /// SmolLM2's own tokenizer.json does the same: Digits(individual_digits) then ByteLevel).
+    static let digitSplitting: Set<String> = ["smollm", "starcoder", "refact", "codeshell", "exaone", "granite"]
 
     public static func build(gguf g: GGUFFile) throws -> [UInt8] {
         guard g["tokenizer.ggml.model"]?.string == "gpt2" else {
@@ -37,6 +43,8 @@ public enum TokenizerJSON {
                 ["type": "Split", "pattern": ["Regex": regex], "behavior": "Isolated", "invert": false],
                 ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false],
             ]]
+        } else if digitSplitting.contains(g["tokenizer.ggml.pre"]?.string ?? "") {
+            pre = ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]]
         } else {
             pre = byteLevel
         }

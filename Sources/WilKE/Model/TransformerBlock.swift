@@ -5,8 +5,8 @@
 
 /// Everything a block computes, kept so a backward pass can reuse it (llm.c's activation tensors).
 final class LayerActivations: @unchecked Sendable {
-    /// [T, C] block input (the residual stream entering the layer)
-    let x: FloatBuffer
+    /// [T, C] block input (the residual stream entering the layer); replaced when a tape is recycled
+    var x: FloatBuffer
     /// [T, C] first norm output; [T] its mean (LayerNorm only) and 1/std
     let xn: FloatBuffer, norm1Mean: FloatBuffer, norm1Rstd: FloatBuffer
     /// [T, H·D], [T, G·D], [T, G·D] projections (q, k after RoPE)

@@ -27,8 +27,11 @@ public final class TransformerModel: @unchecked Sendable {
         try forwardTraced(batch, keepActivations: false).result
     }
 
-    /// `forward` that can also keep every layer's activations for a backward pass.
-    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool) throws -> (result: ForwardResult, trace: [LayerActivations]) {
+    /// `forward` that can also keep every layer's activations for a backward pass; `final` is the [T, C]
+    /// residual entering the final norm. `recycle` (activations of an earlier pass over the same number of
+    /// tokens) is overwritten instead of allocating fresh buffers: every buffer is fully rewritten.
+    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool, recycle: [LayerActivations] = [])
+        throws -> (result: ForwardResult, trace: [LayerActivations], final: FloatBuffer) {
         let cfg = config, c = cfg.dModel
         let pack = try Packing(batch, cfg)
         let startLayer = batch.resume?.layer ?? 0
@@ -71,7 +74,13 @@ public final class TransformerModel: @unchecked Sendable {
 
         for l in startLayer..<cfg.nLayer {
             if batch.cacheResidualAt == l { result.residual = pack.residual(layer: l, x, width: c) }
-            let act = LayerActivations(cfg, tokens: pack.total, input: x)
+            let act: LayerActivations
+            if l - startLayer < recycle.count, recycle[l - startLayer].mlp.count == pack.total * c {
+                act = recycle[l - startLayer]
+                act.x = x
+            } else {
+                act = LayerActivations(cfg, tokens: pack.total, input: x)
+            }
             try block(l, act, pack, &kv, keepAttention: keepActivations,
                       mlpDelta: mlpDelta.flatMap { $0.0 == l ? ($0.1, $0.2) : nil })
             if batch.tapLayers.contains(l) {
@@ -88,7 +97,7 @@ public final class TransformerModel: @unchecked Sendable {
             result.kv = kv
         }
         result.logits = head(x, rows: logitIdx)
-        return (result, trace)
+        return (result, trace, x)
     }
 
     /// Final norm and LM head on the requested packed rows only (the head is the largest matmul).

@@ -24,4 +24,30 @@ enum LayerNorm {
             rstd[i] = s
         }
     }
+
+    /// Accumulates the input gradient (weights frozen: no dweight / dbias).
+    /// With n̂ = (x − mean)·rstd and g = weight ⊙ dout: dx += rstd · (g − mean(g) − n̂ · mean(g ⊙ n̂)).
+    /// - dinp: [N, C], accumulated
+    /// - dout: [N, C]
+    /// - inp: [N, C] the forward input; mean, rstd: [N] from the forward
+    /// - weight: [C]
+    static func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, inp: UnsafePointer<Float>,
+                         mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                         n: Int, c: Int) {
+        for i in 0..<n {
+            let x = inp + i * c, dy = dout + i * c, dx = dinp + i * c
+            let (m, s) = (mean[i], rstd[i])
+            var gMean: Float = 0, gnMean: Float = 0
+            for j in 0..<c {
+                let g = weight[j] * dy[j]
+                gMean += g
+                gnMean += g * (x[j] - m) * s
+            }
+            gMean /= Float(c); gnMean /= Float(c)
+            for j in 0..<c {
+                let nHat = (x[j] - m) * s
+                dx[j] += s * (weight[j] * dy[j] - gMean - nHat * gnMean)
+            }
+        }
+    }
 }

@@ -24,6 +24,33 @@ enum Matmul {
         }
     }
 
+    /// Accumulates the input gradient `dinp += dout · W` (weights frozen: no dW, no dbias).
+    /// - dinp: [N, C], accumulated
+    /// - dout: [N, OC]
+    /// - weight: [OC, C] row-major
+    static func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                         n: Int, c: Int, oc: Int) {
+        guard n > 0 else { return }
+        if n == 1 {
+            BLAS.sgemv(trans: true, m: oc, n: c, a: weight, lda: c, x: dout, beta: 1, y: dinp)
+        } else {
+            BLAS.sgemm(transA: false, transB: false, m: n, n: c, k: oc, a: dout, lda: oc, b: weight, ldb: c,
+                       beta: 1, c: dinp, ldc: c)
+        }
+    }
+
+    /// Reference of `backward` for tests (same arguments).
+    static func backwardNaive(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              n: Int, c: Int, oc: Int) {
+        for i in 0..<n {
+            for j in 0..<c {
+                var s: Float = 0
+                for o in 0..<oc { s += dout[i * oc + o] * weight[o * c + j] }
+                dinp[i * c + j] += s
+            }
+        }
+    }
+
     /// Reference triple loop for tests (same arguments as `forward`).
     static func forwardNaive(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                              bias: UnsafePointer<Float>?, n: Int, c: Int, oc: Int) {

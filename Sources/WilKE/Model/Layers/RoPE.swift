@@ -8,13 +8,27 @@ enum RoPE {
     /// - positions: [T] absolute positions
     static func forward(x: UnsafeMutablePointer<Float>, positions: [Int], nHead: Int, headDim: Int, rotaryDim: Int,
                         theta: Float, interleaved: Bool) {
+        rotate(x, positions, nHead, headDim, rotaryDim, theta, interleaved, sign: 1)
+    }
+
+    /// The rotation is orthogonal, so the gradient through it is the inverse rotation (angle −a), applied
+    /// in place to the gradient (this one replaces rather than accumulates: the rotation is a bijection).
+    /// - dx: [T, H·D], the gradient w.r.t. the rotated values on entry, w.r.t. the unrotated ones on exit
+    /// - positions: [T] absolute positions
+    static func backward(dx: UnsafeMutablePointer<Float>, positions: [Int], nHead: Int, headDim: Int, rotaryDim: Int,
+                         theta: Float, interleaved: Bool) {
+        rotate(dx, positions, nHead, headDim, rotaryDim, theta, interleaved, sign: -1)
+    }
+
+    private static func rotate(_ x: UnsafeMutablePointer<Float>, _ positions: [Int], _ nHead: Int, _ headDim: Int,
+                               _ rotaryDim: Int, _ theta: Float, _ interleaved: Bool, sign: Float) {
         let half = rotaryDim / 2
         let invFreq = (0..<half).map { 1 / powf(theta, Float(2 * $0) / Float(rotaryDim)) }
         var cosv = [Float](repeating: 0, count: half), sinv = cosv
         for (t, pos) in positions.enumerated() {
             for i in 0..<half {
                 let a = Float(pos) * invFreq[i]
-                cosv[i] = cosf(a); sinv[i] = sinf(a)
+                cosv[i] = cosf(a); sinv[i] = sign * sinf(a)
             }
             for h in 0..<nHead {
                 let v = x + t * nHead * headDim + h * headDim

@@ -1,0 +1,226 @@
+import Formats
+
+// The values a .wpatch file holds (docs/PATCH_FORMAT.md §2). Tensors are seen as logical matrices
+// [rows, cols] (rows = output features, as torch nn.Linear), stored in some `StepLayout`.
+
+/// Which storage dimension is contiguous.
+public enum StorageOrder: String, Hashable, Sendable {
+    /// Element (i, j) of the logical [rows, cols] matrix at storage index i*cols + j: torch nn.Linear
+    /// [out, in], and GGUF with ne = [in, out].
+    case rowMajor = "row_major"
+    /// Element (i, j) at storage index j*rows + i: GPT-2 HF Conv1D weights stored [in, out].
+    case transposed = "transposed"
+}
+
+/// A permutation of logical rows applied by a converter before storing (FORMATS.md §2.10).
+public enum RowPermutation: Hashable, Sendable {
+    /// llama.cpp's Q/K permute: W.reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2).reshape(W.shape).
+    case llamaRope(heads: Int)
+
+    /// The storage row of logical row `i` in a tensor with `rows` rows.
+    @inline(__always)
+    public func storageRow(_ i: Int, rows: Int) -> Int {
+        switch self {
+        case let .llamaRope(heads):
+            let half = rows / heads / 2
+            let h = i / (2 * half), rem = i % (2 * half)
+            return h * 2 * half + 2 * (rem % half) + rem / half
+        }
+    }
+
+    func validate(rows: Int) throws {
+        switch self {
+        case let .llamaRope(heads):
+            guard heads > 0, rows % (2 * heads) == 0 else {
+                throw PatchError.invalidManifest("llama_rope permutation with \(heads) heads does not divide \(rows) rows")
+            }
+        }
+    }
+}
+
+/// How logical (i, j) maps to a storage index: an optional row permutation, then the storage order.
+public struct StepLayout: Hashable, Sendable {
+    public var order: StorageOrder
+    public var rowPermutation: RowPermutation?
+
+    public init(order: StorageOrder, rowPermutation: RowPermutation? = nil) {
+        self.order = order
+        self.rowPermutation = rowPermutation
+    }
+
+    public static let rowMajor = StepLayout(order: .rowMajor)
+    public static let transposed = StepLayout(order: .transposed)
+
+    /// Storage element index of logical (i, j) in a [rows, cols] tensor.
+    public func storageIndex(row i: Int, col j: Int, rows: Int, cols: Int) -> Int {
+        let r = rowPermutation?.storageRow(i, rows: rows) ?? i
+        return order == .rowMajor ? r * cols + j : j * rows + r
+    }
+}
+
+/// A tensor's raw bytes with its element type and logical shape [rows, cols]. `bytes` holds
+/// `dtype.byteCount(elements: rows*cols)` bytes in storage order.
+public struct TensorBytes: Equatable, Sendable {
+    public var dtype: DType
+    public var rows: Int
+    public var cols: Int
+    public var bytes: [UInt8]
+
+    public init(dtype: DType, rows: Int, cols: Int, bytes: [UInt8]) {
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.bytes = bytes
+    }
+
+    /// Lowercase hex SHA-256 of `bytes`.
+    public var sha256: String { Hash.sha256Hex(bytes) }
+}
+
+/// Identity of one base tensor before the patch touches it.
+public struct TensorFingerprint: Equatable, Sendable {
+    public var name: String
+    public var dtype: DType
+    public var rows: Int
+    public var cols: Int
+    public var layout: StepLayout
+    /// Lowercase hex SHA-256 of the tensor's raw bytes.
+    public var sha256: String
+
+    public init(name: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, sha256: String) {
+        self.name = name
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.layout = layout
+        self.sha256 = sha256
+    }
+}
+
+/// The model a patch applies to: architecture (e.g. "llama"), checkpoint format ("gguf",
+/// "safetensors") and every touched tensor, sorted by name.
+public struct BaseFingerprint: Equatable, Sendable {
+    public var architecture: String
+    public var format: String
+    public var tensors: [TensorFingerprint]
+
+    public init(architecture: String, format: String, tensors: [TensorFingerprint]) {
+        self.architecture = architecture
+        self.format = format
+        self.tensors = tensors
+    }
+}
+
+/// One fact-edit request: `prompt` contains "{}" where `subject` goes.
+public struct RecordedRequest: Hashable, Sendable {
+    public var prompt: String
+    public var subject: String
+    public var targetNew: String
+    public var targetTrue: String?
+
+    public init(prompt: String, subject: String, targetNew: String, targetTrue: String? = nil) {
+        self.prompt = prompt
+        self.subject = subject
+        self.targetNew = targetNew
+        self.targetTrue = targetTrue
+    }
+}
+
+/// How an edit was computed: requests, method ("rome", "wilke"), edited layer, per-layer scores
+/// (the layer-selection statistic) and hyper-parameters as strings.
+public struct EditRecord: Equatable, Sendable {
+    public var requests: [RecordedRequest]
+    public var method: String
+    public var layer: Int
+    public var scores: [Int: Float]
+    public var hyperParameters: [String: String]
+
+    public init(requests: [RecordedRequest], method: String, layer: Int, scores: [Int: Float] = [:], hyperParameters: [String: String] = [:]) {
+        self.requests = requests
+        self.method = method
+        self.layer = layer
+        self.scores = scores
+        self.hyperParameters = hyperParameters
+    }
+}
+
+/// Data that makes revert byte-exact (§5). `bytes` is the encoded section; `count` its entries.
+public struct Residue: Equatable, Sendable {
+    public enum Kind: String, Sendable {
+        /// Float tensors: XOR fix-ups of the elements where the reverse arithmetic misses.
+        case xor
+        /// Quantized tensors: original blocks where requantization does not reproduce them.
+        case blocks
+    }
+
+    public var kind: Kind
+    public var count: Int
+    public var bytes: [UInt8]
+
+    public init(kind: Kind, count: Int, bytes: [UInt8]) {
+        self.kind = kind
+        self.count = count
+        self.bytes = bytes
+    }
+}
+
+/// One rank-k update of one tensor: w' = round(w + Σ_t (scale·U[i,t]) · V[j,t]) in the fixed order of
+/// §4, with the hashes before and after and the residue for exact revert.
+public struct PatchStep: Equatable, Sendable {
+    public var tensor: String
+    /// Type of the tensor this step reads.
+    public var dtype: DType
+    public var rows: Int
+    public var cols: Int
+    public var layout: StepLayout
+    public var rank: Int
+    public var scale: Float
+    /// [rows, rank] row-major f32: U[i*rank + t].
+    public var u: [Float]
+    /// [cols, rank] row-major f32: V[j*rank + t].
+    public var v: [Float]
+    public var baseSHA256: String
+    public var resultSHA256: String
+    /// Type of the tensor this step writes: `dtype` for float tensors, the promotion type for quantized.
+    public var resultDType: DType
+    public var residue: Residue
+    public var edits: [EditRecord]
+
+    public init(tensor: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, rank: Int, scale: Float,
+                u: [Float], v: [Float], baseSHA256: String, resultSHA256: String, resultDType: DType,
+                residue: Residue, edits: [EditRecord]) {
+        self.tensor = tensor
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.layout = layout
+        self.rank = rank
+        self.scale = scale
+        self.u = u
+        self.v = v
+        self.baseSHA256 = baseSHA256
+        self.resultSHA256 = resultSHA256
+        self.resultDType = resultDType
+        self.residue = residue
+        self.edits = edits
+    }
+
+    /// Whether revert promotes back from a float type to quantized blocks.
+    public var isPromotion: Bool { dtype != resultDType }
+}
+
+/// A whole patch: the base it applies to, the ordered steps, and free-form string metadata.
+public struct Patch: Equatable, Sendable {
+    public var base: BaseFingerprint
+    public var steps: [PatchStep]
+    public var metadata: [String: String]
+
+    public init(base: BaseFingerprint, steps: [PatchStep], metadata: [String: String] = [:]) {
+        self.base = base
+        self.steps = steps
+        self.metadata = metadata
+    }
+
+    /// Names of the tensors the steps touch, sorted.
+    public var touchedTensors: [String] { Array(Set(steps.map(\.tensor))).sorted() }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import WilKE
+
+extension RootCommand.Dev {
+    /// The real-model acceptance run of `make accept`: every fact edited on its own (the base model is
+    /// restored after each), then the fact's prompt and a fixed set of unrelated prompts are checked by
+    /// greedy decoding. Prints one JSON line per fact and a summary line.
+    struct Accept: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "accept", abstract: "Edit each fact alone and check it and unrelated prompts (JSON lines).")
+
+        @Argument(help: "Checkpoint.") var model: String
+        @Option(help: "Facts (JSONL).") var requests: String
+        @Option(help: "Unrelated prompts, one per line.") var unrelated: String
+        @Option(help: "wilke or rome.") var method: EditMethod = .wilke
+        @Option(help: "Only the first N facts.") var limit: Int?
+        @Flag(name: .customLong("no-covariance"), help: "C = I.") var noCovariance = false
+
+        func run() throws {
+            let loaded = try LoadedModel(path: model)
+            let facts = Array(try RequestFile.load(path: requests).requests.prefix(limit ?? Int.max))
+            let prompts = try String(contentsOfFile: unrelated, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
+            hp.useCovariance = !noCovariance
+            let layers = method == .rome ? [hp.romeLayer] : hp.scanLayers
+            var solvers: [Int: KeyCovariance] = [:]
+            if hp.useCovariance {
+                let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer,
+                                                      fingerprint: ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer),
+                                                      options: StatsOptions(layers: layers), cache: StatsCache())
+                for s in stats { solvers[s.covariance.layer] = s.covariance }
+            }
+            func greedy(_ text: String) throws -> Int { try loaded.nextTokens(after: try loaded.encodePrompt(text), top: 1)[0].id }
+            let before = try prompts.map(greedy)
+            let original = (0..<loaded.config.nLayer).map { loaded.model.mlpOutputWeight(layer: $0) }
+            var templates: [String]?
+            var success = 0, kept = 0, checked = 0
+            for (i, fact) in facts.enumerated() {
+                let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
+                if let templates { editor.adoptTemplates(templates) } else { templates = try editor.contextTemplates() }
+                let report = try editor.edit(fact, method: method, allowKnownTarget: true)
+                let target = loaded.tokenizer.encode(fact.targetNew.hasPrefix(" ") ? fact.targetNew : " " + fact.targetNew, addSpecial: false)
+                let ok = try editor.greedyMatches(try loaded.encodePrompt(fact.filledPrompt), target)
+                let after = try prompts.map(greedy)
+                let same = zip(before, after).filter { $0 == $1 }.count
+                success += ok ? 1 : 0; kept += same; checked += prompts.count
+                let line: [String: Any] = ["fact": i, "prompt": fact.filledPrompt, "target_new": fact.targetNew, "layer": report.layer,
+                                           "success": ok, "unrelated_kept": same, "unrelated": prompts.count,
+                                           "p_new_after": report.newAfter, "seconds": report.seconds]
+                FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8))
+                try loaded.model.setMLPOutputWeight(layer: report.layer, original[report.layer])
+            }
+            let summary: [String: Any] = ["summary": true, "method": method.rawValue, "facts": facts.count, "success": success,
+                                          "unrelated_kept": kept, "unrelated_checked": checked]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import Formats
+import Patch
+import WilKE
+
+extension RootCommand {
+    struct Edit: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write facts into a model with WilKE (or ROME) and save the edits as a patch.",
+            discussion: """
+                One fact from --prompt/--subject/--target, or many from --requests (JSONL of {prompt, subject,
+                target_new[, target_true]}, or CounterFact / KnowEdit JSON). Requests are applied one after
+                another, each computed on the model as already edited, and written as one patch (ordered steps).
+                The model file is never modified: `wilke apply` writes an edited copy.
+
+                  wilke edit model.gguf --prompt "{} is located in the city of" --subject "The Eiffel Tower" \\
+                      --target "Rome" -o eiffel.wpatch
+                  wilke edit model.gguf --requests samples/edits.jsonl --method rome -o facts.wpatch --json
+                """)
+
+        @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
+        var model: String
+
+        @Option(help: "Prompt with \"{}\" where the subject goes.") var prompt: String?
+        @Option(help: "The subject, as it appears in the prompt.") var subject: String?
+        @Option(help: "The new target.") var target: String?
+        @Option(name: .customLong("target-true"), help: "The current answer (reported before/after).") var targetTrue: String?
+        @Option(help: "Requests file: JSONL, CounterFact or KnowEdit JSON.") var requests: String?
+        @Flag(help: "Skip malformed records of --requests (reported) instead of failing.") var lenient = false
+        @Option(name: .shortAndLong, help: "Output patch file (.wpatch).") var output: String
+        @Flag(help: "Overwrite the output if it exists.") var force = false
+
+        @Option(help: "wilke (scan layers, edit the one with the smallest relative update) or rome (fixed layer).")
+        var method: EditMethod = .wilke
+        @Option(help: "The layer for --method rome (default: the architecture's, see docs/ALGORITHM_NOTES.md).") var layer: Int?
+        @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
+        @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
+        @Flag(name: .customLong("averaged-keys"), help: "R-ROME's fix: the template-averaged key in the update's denominator.") var averagedKeys = false
+        @Option(help: "Forward passes of the δ optimization.") var steps: Int?
+        @Option(help: "Adam learning rate.") var lr: Float?
+        @Option(name: .customLong("weight-decay"), help: "Weight of ‖δ‖/‖m₀‖² in the loss.") var weightDecay: Float?
+        @Option(name: .customLong("clamp-norm-factor"), help: "‖δ‖ ≤ factor·‖m₀‖.") var clampNormFactor: Float?
+        @Option(name: .customLong("kl-factor"), help: "Weight of the KL term.") var klFactor: Float?
+        @Option(name: .customLong("template-seed"), help: "Seed of the context-template sampler.") var templateSeed: UInt64?
+        @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
+        @Option(help: "Corpus for the key statistics (default: text sampled from the model).") var corpus: String?
+        @Flag(name: .customLong("allow-known"), help: "Edit even when the model already gives the target.") var allowKnown = false
+        @Flag(help: "Print the report as JSON on stdout.") var json = false
+
+        func validate() throws {
+            if requests == nil {
+                guard prompt != nil, subject != nil, target != nil else {
+                    throw ValidationError("give --prompt, --subject and --target, or --requests FILE")
+                }
+            } else if prompt != nil || subject != nil || target != nil {
+                throw ValidationError("--requests cannot be combined with --prompt/--subject/--target")
+            }
+            if method == .wilke, layer != nil { throw ValidationError("--layer goes with --method rome; use --scan-layers for wilke") }
+        }
+
+        func run() throws {
+            if !force, FileManager.default.fileExists(atPath: output) {
+                throw CLIError("\(output): output already exists (pass --force to overwrite)")
+            }
+            let list = try loadRequests()
+            let loaded = try naming(model) { try LoadedModel(path: model) }
+            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
+            if let layer { hp.romeLayer = layer }
+            if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
+            hp.useCovariance = !noCovariance
+            hp.averagedKeys = averagedKeys
+            if let steps { hp.steps = steps }
+            if let lr { hp.learningRate = lr }
+            if let weightDecay { hp.weightDecay = weightDecay }
+            if let clampNormFactor { hp.clampNormFactor = clampNormFactor }
+            if let klFactor { hp.klFactor = klFactor }
+            if let templateSeed { hp.templateSeed = templateSeed }
+            let layers = method == .rome ? [hp.romeLayer] : hp.scanLayers
+            for l in layers where l < 0 || l >= loaded.config.nLayer {
+                throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
+            }
+            let solvers = try keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
+            let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
+            var reports: [EditReport] = []
+            for (i, r) in list.enumerated() {
+                printErr("edit \(i + 1)/\(list.count): \"\(r.filledPrompt)\" -> \"\(r.targetNew)\" (\(method.rawValue))")
+                let report = try editor.edit(r, method: method, allowKnownTarget: allowKnown) { printErr("  " + $0) }
+                reports.append(report)
+                printErr(EditReportText.line(report))
+            }
+            let patch = editor.patch()
+            let bytes = try patch.encode()
+            let out = try OutputFile(path: output, overwrite: force)
+            try out.write(bytes)
+            try out.commit()
+            printErr("wrote \(output): \(patch.steps.count) step(s), \(bytes.count) bytes, id \(patch.id.prefix(16))")
+            if json { print(try EditReportText.json(reports, patch: patch, path: output)) }
+        }
+
+        func loadRequests() throws -> [EditRequest] {
+            if let requests {
+                let loaded = try naming(requests) { try RequestFile.load(path: requests, lenient: lenient) }
+                for s in loaded.skipped { printErr("skipped record \(s.index): \(s.reason)") }
+                guard !loaded.requests.isEmpty else { throw CLIError("\(requests): no usable requests") }
+                return loaded.requests
+            }
+            guard let prompt, let subject, let target else { return [] }
+            var p = prompt
+            if !p.contains("{}") {
+                guard let range = p.range(of: subject) else {
+                    throw CLIError("subject \"\(subject)\" not found in the prompt \"\(prompt)\" (mark its place with {})")
+                }
+                p = p.replacingCharacters(in: range, with: "{}")
+            }
+            let r = EditRequest(prompt: p, subject: subject, targetNew: target, targetTrue: targetTrue)
+            try r.validate()
+            return [r]
+        }
+
+        /// C_l for every layer the edit may touch, from the cache or computed in one pass.
+        func keyStatistics(_ loaded: LoadedModel, layers: [Int], enabled: Bool) throws -> [Int: KeyCovariance] {
+            guard enabled else { return [:] }
+            var options = StatsOptions(layers: layers)
+            options.tokens = statsTokens
+            if let corpus { options.corpus = .file(corpus) }
+            let bar = ProgressBar("key statistics")
+            let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
+            let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
+                                                  options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
+            return Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+        }
+    }
+}
+
+extension EditMethod: ExpressibleByArgument {}
+
+/// The edit report, as text lines (stderr) and JSON (stdout).
+enum EditReportText {
+    static func line(_ r: EditReport) -> String {
+        var s = String(format: "  layer %d, loss %.3f -> %.3f (%d steps), p(new) %.4f -> %.4f", r.layer,
+                       r.losses.first ?? 0, r.losses.last ?? 0, r.adamSteps, r.newBefore, r.newAfter)
+        if let a = r.oldBefore, let b = r.oldAfter { s += String(format: ", p(old) %.4f -> %.4f", a, b) }
+        return s + String(format: ", %.1f s", r.seconds)
+    }
+
+    static func json(_ reports: [EditReport], patch: Patch, path: String) throws -> String {
+        let edits: [[String: Any]] = reports.map { r in
+            var o: [String: Any] = [
+                "prompt": r.request.prompt, "subject": r.request.subject, "target_new": r.request.targetNew,
+                "method": r.method.rawValue, "layer": r.layer, "losses": r.losses.map(Double.init),
+                "adam_steps": r.adamSteps, "p_new_before": r.newBefore, "p_new_after": r.newAfter, "seconds": r.seconds,
+                "relative_update": Dictionary(uniqueKeysWithValues: r.relativeSizes.map { (String($0.key), Double($0.value)) }),
+            ]
+            if let t = r.request.targetTrue { o["target_true"] = t }
+            if let a = r.oldBefore { o["p_old_before"] = a }
+            if let b = r.oldAfter { o["p_old_after"] = b }
+            return o
+        }
+        let root: [String: Any] = ["patch": path, "patch_id": patch.id, "steps": patch.steps.count, "edits": edits]
+        return String(decoding: try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self)
+    }
+}

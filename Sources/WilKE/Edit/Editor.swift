@@ -1,0 +1,137 @@
+import Foundation
+import Formats
+import Patch
+
+public enum EditMethod: String, Sendable, Codable, CaseIterable { case wilke, rome }
+
+/// What one edit did, for the report and the patch record.
+public struct EditReport: Sendable, Codable {
+    public var request: EditRequest
+    public var method: EditMethod
+    public var layer: Int
+    /// LA(l) = ‖ΔW_l‖_F / ‖W_l‖_F per computed layer (one entry for ROME).
+    public var relativeSizes: [Int: Float]
+    /// Loss per forward pass at the chosen layer.
+    public var losses: [Float]
+    public var adamSteps: Int
+    /// Teacher-forced probability of the new / old target after the filled prompt, before and after.
+    public var newBefore: Double, newAfter: Double
+    public var oldBefore: Double?, oldAfter: Double?
+    public var seconds: Double
+}
+
+/// Applies edits one after another to a loaded model (lifelong editing: each edit is computed on the
+/// model as already edited) and records each as a patch step on the stored tensor bytes. The in-memory
+/// weights are set from the patch's exact result bytes, so the model seen by the next edit is exactly
+/// what `wilke apply` of the patch produces.
+public final class Editor {
+    public let loaded: LoadedModel
+    public var hyperparameters: EditHyperparameters
+    /// Solves C_l x = k for a layer (nil: no statistics, C = I).
+    public let covariance: (Int) throws -> (([Float]) throws -> [Double])?
+    public private(set) var templates: [String]?
+    private var builder: PatchBuilder
+    private var current: [String: TensorBytes] = [:]
+
+    public init(_ loaded: LoadedModel, hyperparameters: EditHyperparameters,
+                covariance: @escaping (Int) throws -> (([Float]) throws -> [Double])?) {
+        self.loaded = loaded
+        self.hyperparameters = hyperparameters
+        self.covariance = covariance
+        let format: String
+        switch loaded.checkpoint.format {
+        case .gguf: format = "gguf"
+        case .safetensors, .huggingFaceDirectory: format = "safetensors"
+        }
+        builder = PatchBuilder(architecture: loaded.checkpoint.architecture ?? "unknown", format: format)
+    }
+
+    /// The context templates, sampled once from the model as it was before the first edit.
+    public func contextTemplates() throws -> [String] {
+        if let t = templates { return t }
+        let t = try ContextTemplates.sample(loaded, lengths: hyperparameters.templateLengths, seed: hyperparameters.templateSeed)
+        templates = t
+        return t
+    }
+
+    /// Uses templates sampled earlier (the same model before any edit), so runs share them.
+    public func adoptTemplates(_ t: [String]) { templates = t }
+
+    /// The patch holding every edit made so far, in order.
+    public func patch() -> Patch { builder.build() }
+
+    /// Makes one edit. `layer` fixes the layer (ROME, or a roll-back at WilKE's earlier choice).
+    /// - progress: called with a short status line per layer.
+    public func edit(_ request: EditRequest, method: EditMethod, layer fixed: Int? = nil,
+                     allowKnownTarget: Bool = false, progress: ((String) -> Void)? = nil) throws -> EditReport {
+        let start = Date()
+        let model = loaded.model
+        let inputs = try RomeInputs(request: request, templates: try contextTemplates(), tokenizer: loaded.tokenizer)
+        let prompt = try loaded.encodePrompt(request.filledPrompt)
+        let newBefore = try targetProbability(prompt, inputs.target)
+        let oldIDs = request.targetTrue.map { loaded.tokenizer.encode($0.hasPrefix(" ") ? $0 : " " + $0, addSpecial: false) }
+        let oldBefore = try oldIDs.map { try targetProbability(prompt, $0) }
+        if !allowKnownTarget, try greedyMatches(prompt, inputs.target) {
+            throw WilKEError.invalidRequest("the model already answers \"\(request.targetNew)\" to \"\(request.filledPrompt)\"")
+        }
+        let layers: [Int]
+        if let fixed { layers = [fixed] } else if method == .rome { layers = [hyperparameters.romeLayer] } else { layers = hyperparameters.scanLayers }
+        for l in layers where l < 0 || l >= model.config.nLayer {
+            throw WilKEError.invalidLayer(l)
+        }
+        var best: RankOneUpdate?
+        var sizes: [Int: Float] = [:]
+        for (i, l) in layers.enumerated() {
+            let up = try model.rankOneUpdate(inputs, layer: l, hyperparameters, covariance: try covariance(l))
+            sizes[l] = up.relativeSize
+            progress?(String(format: "layer %2d (%d/%d): LA %.5f, loss %.3f -> %.3f in %d steps", l, i + 1, layers.count,
+                             up.relativeSize, up.optimization.losses.first?.total ?? 0, up.optimization.losses.last?.total ?? 0,
+                             up.optimization.adamSteps))
+            // First minimum wins, as list.index(min(...)) in the reference.
+            if best == nil || up.relativeSize < best!.relativeSize { best = up }
+        }
+        guard let chosen = best else { throw WilKEError.invalidRequest("no layer to edit") }
+        let record = EditRecord(requests: [RecordedRequest(prompt: request.prompt, subject: request.subject,
+                                                           targetNew: request.targetNew, targetTrue: request.targetTrue)],
+                                method: method.rawValue, layer: chosen.layer, scores: sizes,
+                                hyperParameters: hyperparameters.record)
+        try apply(chosen, record: record)
+        return EditReport(request: request, method: method, layer: chosen.layer, relativeSizes: sizes,
+                          losses: chosen.optimization.losses.map(\.total), adamSteps: chosen.optimization.adamSteps,
+                          newBefore: newBefore, newAfter: try targetProbability(prompt, inputs.target),
+                          oldBefore: oldBefore, oldAfter: try oldIDs.map { try targetProbability(prompt, $0) },
+                          seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Records W_l += r ûᵀ as a patch step on the stored tensor and loads the exact result into the model.
+    func apply(_ up: RankOneUpdate, record: EditRecord) throws {
+        let ckpt = loaded.checkpoint
+        let name = "blk.\(up.layer).ffn_down.weight"
+        guard let t = ckpt.tensor(name), let layout = StepLayout(t.layout), let stored = TensorBytes(ckpt, t) else {
+            throw WilKEError.missingTensor(name)
+        }
+        let base = current[t.name] ?? stored
+        let result = try builder.add(tensor: t.name, layout: layout, base: base, u: up.r, v: up.u, rank: 1, scale: 1,
+                                     promoteTo: .f32, edits: [record])
+        current[t.name] = result
+        try loaded.model.setMLPOutputWeight(layer: up.layer, try result.logicalFloats(layout))
+    }
+
+    /// Π_t p(y_t | prompt, y_<t), teacher-forced.
+    public func targetProbability(_ prompt: [Int], _ target: [Int]) throws -> Double {
+        let seq = prompt + target.dropLast()
+        let at = (0..<target.count).map { TokenPosition(row: 0, pos: prompt.count - 1 + $0) }
+        let logits = try loaded.model.forward(ForwardBatch(sequences: [seq], logitsAt: at)).logits
+        var logp = 0.0
+        for (row, y) in zip(logits, target) { logp += Double(RomeLoss.logSoftmax(row)[y]) }
+        return exp(logp)
+    }
+
+    /// Whether greedy decoding after the prompt reproduces `target` exactly (teacher-forced argmax).
+    public func greedyMatches(_ prompt: [Int], _ target: [Int]) throws -> Bool {
+        let seq = prompt + target.dropLast()
+        let at = (0..<target.count).map { TokenPosition(row: 0, pos: prompt.count - 1 + $0) }
+        let logits = try loaded.model.forward(ForwardBatch(sequences: [seq], logitsAt: at)).logits
+        return zip(logits, target).allSatisfy { row, y in row.indices.max { row[$0] < row[$1] } == y }
+    }
+}

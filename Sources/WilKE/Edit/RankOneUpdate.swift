@@ -1,0 +1,47 @@
+import Foundation
+
+/// ROME's compute_u and the rank-one update (ALGORITHM.md §2.2, §2.4, §1.3): û = C⁻¹k̄ / ‖C⁻¹k̄‖,
+/// r = δ / (k_c · û), ΔW = r ûᵀ on the logical W_down [C, F], and WilKE's score LA = ‖r‖ / ‖W‖_F.
+public struct RankOneUpdate: Sendable {
+    public var layer: Int
+    /// r [C] (left factor, rows of W) and û [F] (right factor, columns of W).
+    public var r: [Float]
+    public var u: [Float]
+    /// WilKE's relative update size ‖ΔW‖_F / ‖W‖_F = ‖r‖ / ‖W‖_F.
+    public var relativeSize: Float
+    public var optimization: DeltaOptimization
+    /// k_c · û (the denominator; tiny values are ROME's "toxicity flash").
+    public var denominator: Float
+}
+
+extension TransformerModel {
+    /// Keys at the subject's last token of every key row: (k̄ averaged over templates, k_c of the bare prompt).
+    public func subjectKeys(_ inputs: RomeInputs, layer: Int) throws -> (mean: [Float], bare: [Float]) {
+        var b = ForwardBatch(sequences: inputs.keyRows, logitsAt: [])
+        b.tapLayers = [layer]
+        b.taps = inputs.keyIndex.enumerated().map { TokenPosition(row: $0, pos: $1) }
+        guard let keys = try forward(b).keys[layer], let bare = keys.first else { throw WilKEError.invalidLayer(layer) }
+        var mean = [Float](repeating: 0, count: bare.count)
+        for k in keys { for j in mean.indices { mean[j] += k[j] } }
+        for j in mean.indices { mean[j] /= Float(keys.count) }
+        return (mean, bare)
+    }
+
+    /// Computes δ at `layer`, then û and r. `covariance` solves C x = k for that layer (nil: C = I).
+    public func rankOneUpdate(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
+                              covariance: (([Float]) throws -> [Double])?) throws -> RankOneUpdate {
+        let opt = try optimizeDelta(inputs, layer: layer, hp)
+        let (kMean, kBare) = try subjectKeys(inputs, layer: layer)
+        let direction: [Double] = try hp.useCovariance ? (covariance?(kMean) ?? kMean.map(Double.init)) : kMean.map(Double.init)
+        let dirNorm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        guard dirNorm > 0, dirNorm.isFinite else { throw WilKEError.invalidBatch("the subject key is zero at layer \(layer)") }
+        let u = direction.map { Float($0 / dirNorm) }
+        let key = hp.averagedKeys ? kMean : kBare
+        let denom = zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+        let r = opt.delta.map { $0 / denom }
+        let w = mlpOutputWeight(layer: layer)
+        let wNorm = sqrt(w.reduce(Double(0)) { $0 + Double($1) * Double($1) })
+        let rNorm = sqrt(r.reduce(Double(0)) { $0 + Double($1) * Double($1) })
+        return RankOneUpdate(layer: layer, r: r, u: u, relativeSize: Float(rNorm / wNorm), optimization: opt, denominator: denom)
+    }
+}

@@ -1,0 +1,78 @@
+// Backward of one block, activations only, walking `block`'s kernels in reverse. Legend as TransformerBlock.swift.
+//   sequential: dh = dout + N2ᵀ(MLPᵀ(dout));  dx = dh + N1ᵀ(Attnᵀ(dh))
+//   parallel:   dx = dout + N1ᵀ(Attnᵀ(dout) + MLPᵀ(dout))
+
+extension TransformerModel {
+    /// Gradient w.r.t. block `l`'s input given the gradient `dout` ([T, C]) w.r.t. its output. Returns [T, C].
+    func blockBackward(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
+                       dout: FloatBuffer) -> FloatBuffer {
+        let cfg = config, w = weights.layers[l]
+        let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
+
+        // MLP: down projection, activation, up (and gate) projections.
+        let dKey = FloatBuffer(count: t * f), dUp = FloatBuffer(count: t * f)
+        Matmul.backward(dinp: dKey.p, dout: dout.p, weight: w.wDown.p, n: t, c: f, oc: c)
+        let dMLPIn = FloatBuffer(count: t * c)
+        if let gate = act.gate, let wGate = w.wGate {
+            let dGate = FloatBuffer(count: t * f)
+            SwiGLU.backward(dgate: dGate.p, dup: dUp.p, dout: dKey.p, gate: gate.p, up: act.up.p, n: t * f)
+            Matmul.backward(dinp: dMLPIn.p, dout: dGate.p, weight: wGate.p, n: t, c: c, oc: f)
+        } else {
+            GELUNew.backward(dinp: dUp.p, inp: act.up.p, dout: dKey.p, n: t * f)
+        }
+        Matmul.backward(dinp: dMLPIn.p, dout: dUp.p, weight: w.wUp.p, n: t, c: c, oc: f)
+
+        // The gradient reaching the attention output, and the accumulator of the first norm's output.
+        let dx = FloatBuffer(count: t * c)
+        dx.p.update(from: dout.p, count: t * c)
+        let dXn: FloatBuffer
+        if cfg.parallelBlock {
+            dXn = dMLPIn
+        } else {
+            normBackward(dinp: dx, dout: dMLPIn, inp: act.h, mean: act.norm2Mean, rstd: act.norm2Rstd,
+                         weight: w.ffnNorm!, n: t)
+            dXn = FloatBuffer(count: t * c)
+        }
+        let dAttnOut = cfg.parallelBlock ? dout : dx
+
+        // Attention: output projection, softmax mix per row and head, RoPE, q/k/v projections.
+        let (qd, kvd) = (cfg.qDim, cfg.kvDim)
+        let dA = FloatBuffer(count: t * qd)
+        Matmul.backward(dinp: dA.p, dout: dAttnOut.p, weight: w.wo.p, n: t, c: qd, oc: c)
+        let dq = FloatBuffer(count: t * qd), dk = FloatBuffer(count: t * kvd), dv = FloatBuffer(count: t * kvd)
+        let histories = (0..<pack.rows).map { r in history(l, act, pack, batch, row: r) }
+        let rows = (0..<pack.rows).map { r in
+            AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: UnsafePointer(histories[r].k.p),
+                         v: UnsafePointer(histories[r].v.p), att: act.att[r].p)
+        }
+        Attention.backward(dq: dq.p, dk: dk.p, dv: dv.p, da: dA.p, q: act.q.p, rows: rows, nHead: cfg.nHead,
+                           nKVHead: cfg.nKVHead, headDim: cfg.headDim)
+        withExtendedLifetime(histories) {}
+        if cfg.arch != .gpt2 {
+            for (buf, heads) in [(dq, cfg.nHead), (dk, cfg.nKVHead)] {
+                RoPE.backward(dx: buf.p, positions: pack.positions, nHead: heads, headDim: cfg.headDim,
+                              rotaryDim: cfg.rotaryDim, theta: cfg.ropeTheta, interleaved: cfg.arch == .gptj)
+            }
+        }
+        Matmul.backward(dinp: dXn.p, dout: dq.p, weight: w.wq.p, n: t, c: c, oc: qd)
+        Matmul.backward(dinp: dXn.p, dout: dk.p, weight: w.wk.p, n: t, c: c, oc: kvd)
+        Matmul.backward(dinp: dXn.p, dout: dv.p, weight: w.wv.p, n: t, c: c, oc: kvd)
+        normBackward(dinp: dx, dout: dXn, inp: act.x, mean: act.norm1Mean, rstd: act.norm1Rstd, weight: w.attnNorm, n: t)
+        return dx
+    }
+
+    /// Row `r`'s full key/value history at layer `l` ([P + n, G·D] each, after RoPE): its cached prefix
+    /// followed by the keys/values the forward computed for its new tokens.
+    private func history(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
+                         row r: Int) -> (k: FloatBuffer, v: FloatBuffer) {
+        let kvd = config.kvDim, (o, n, past) = (pack.offsets[r], pack.lengths[r], pack.starts[r])
+        let k = FloatBuffer(count: (past + n) * kvd), v = FloatBuffer(count: (past + n) * kvd)
+        if past > 0, let prefix = batch.prefixes[r] {
+            prefix.k[l].withUnsafeBufferPointer { k.p.update(from: $0.baseAddress!, count: past * kvd) }
+            prefix.v[l].withUnsafeBufferPointer { v.p.update(from: $0.baseAddress!, count: past * kvd) }
+        }
+        (k.p + past * kvd).update(from: act.k.p + o * kvd, count: n * kvd)
+        (v.p + past * kvd).update(from: act.v.p + o * kvd, count: n * kvd)
+        return (k, v)
+    }
+}
