@@ -113,7 +113,7 @@ struct StatsFixture {
         while kill(deadPID, 0) == 0 || errno != ESRCH { deadPID -= 1 }
         let stale = s.cache.directory + "/.\(key.fileName).tmp-\(deadPID)-42"
         let live = s.cache.directory + "/.\(key.fileName).tmp-\(getpid())-43"
-        for p in [stale, live] { FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3])) }
+        for p in [stale, live] { _ = FileManager.default.createFile(atPath: p, contents: Data([1, 2, 3])) }
         try s.cache.store(cov, key: key)
         #expect(!FileManager.default.fileExists(atPath: stale))
         #expect(FileManager.default.fileExists(atPath: live))

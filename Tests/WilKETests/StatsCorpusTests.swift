@@ -65,6 +65,27 @@ struct ByteIDTokenizer: Tokenizer {
         print("sampled docs: \(a.count), lengths \(a.map(\.count))")
     }
 
+    /// The sampler's in-place decoding step gives the logits of a full forward pass (prefill, then one
+    /// token per row on the caches), for every family.
+    @Test(arguments: fixtureArchs) func decodeStepMatchesForward(arch: String) throws {
+        let fx = try FixtureModel(arch)
+        let prompts = [[1, 2, 3], [4, 5], [9]]
+        var kv = prompts.map { _ in KVCache(nLayer: fx.config.nLayer, kvDim: fx.config.kvDim) }
+        let first = try fx.model.decodeStep(prompts, &kv)
+        let second = try fx.model.decodeStep([[6], [7], [8]], &kv)
+        let full = prompts.enumerated().map { $1 + [[6], [7], [8]][$0] }
+        let ref = try fx.model.forward(ForwardBatch(sequences: full, logitsAt: full.enumerated().flatMap { r, s in
+            [TokenPosition(row: r, pos: s.count - 2), TokenPosition(row: r, pos: s.count - 1)]
+        }))
+        var worst: Float = 0
+        for r in 0..<3 {
+            worst = max(worst, maxAbsDiff(first[r], ref.logits[2 * r]), maxAbsDiff(second[r], ref.logits[2 * r + 1]))
+        }
+        print("\(arch): decodeStep vs forward logits max abs diff \(worst)")
+        #expect(worst <= 1e-4)
+        #expect(kv.map(\.count) == [4, 3, 2])
+    }
+
     @Test func topKSampling() {
         var rng = SeededGenerator(seed: 1)
         let logits: [Float] = [0.5, 3, 3, -1, 2.9]

@@ -27,3 +27,32 @@ extension TransformerModel {
         }
     }
 }
+
+extension TransformerModel {
+    /// One incremental decoding step for the sampler: runs `sequences` (row r continues `kv[r]`) through
+    /// every layer, appending to the caches IN PLACE, and returns the logits [V] of each row's last token.
+    /// `forward` with `prefixes` must copy every cache on each step (the batch keeps a second reference
+    /// to it), which made sampling quadratic in the document length.
+    func decodeStep(_ sequences: [[Int]], _ kv: inout [KVCache]) throws -> [[Float]] {
+        let cfg = config, c = cfg.dModel
+        precondition(kv.count == sequences.count)
+        if sequences.contains(where: \.isEmpty) { throw WilKEError.invalidBatch("a row is empty") }
+        // Packing only reads the prefixes' lengths: hand it empty stand-ins so no cache is shared.
+        var shape = ForwardBatch(sequences: sequences)
+        shape.prefixes = kv.map { cache in
+            var stub = KVCache(nLayer: 0, kvDim: cfg.kvDim)
+            stub.count = cache.count
+            return stub
+        }
+        let pack = try Packing(shape, cfg)
+        var x = FloatBuffer(count: pack.total * c)
+        Encoder.forward(out: x.p, tokens: sequences.flatMap { $0 }, positions: pack.positions,
+                        wte: weights.tokenEmbd.p, wpe: weights.positionEmbd?.p, c: c)
+        for l in 0..<cfg.nLayer {
+            let act = LayerActivations(cfg, tokens: pack.total, input: x)
+            try block(l, act, pack, &kv, keepAttention: false, mlpDelta: nil)
+            x = act.out
+        }
+        return head(x, rows: (0..<pack.rows).map { pack.offsets[$0] + pack.lengths[$0] - 1 })
+    }
+}

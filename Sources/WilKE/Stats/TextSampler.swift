@@ -53,16 +53,13 @@ public struct TextSampler {
             let prompts = (0..<rowsPerBatch).map { Array(starts[(docs.count + $0) % starts.count].prefix(maxLength)) }
             var rows = prompts
             total += prompts.reduce(0) { $0 + $1.count }
-            var batch = ForwardBatch(sequences: prompts,
-                                     logitsAt: prompts.enumerated().map { TokenPosition(row: $0, pos: $1.count - 1) })
-            batch.returnKV = true
-            var step = try model.forward(batch)
-            var caches = step.kv
+            var caches = prompts.map { _ in KVCache(nLayer: model.config.nLayer, kvDim: model.config.kvDim) }
+            var logits = try model.decodeStep(prompts, &caches)
             var active = rows.indices.filter { rows[$0].count < maxLength }
             while total < budget && !active.isEmpty {
                 var next: [Int] = []
-                for (i, r) in active.enumerated() {
-                    let t = Self.sampleTopK(step.logits[i], k: Self.topK, &rng)
+                for r in active {
+                    let t = Self.sampleTopK(logits[r], k: Self.topK, &rng)
                     rows[r].append(t)
                     next.append(t)
                 }
@@ -71,13 +68,11 @@ public struct TextSampler {
                 let keep = active.indices.filter { !endTokens.contains(next[$0]) && rows[active[$0]].count < maxLength }
                 if keep.isEmpty || total >= budget { break }
                 active = keep.map { active[$0] }
-                var b = ForwardBatch(sequences: keep.map { [next[$0]] },
-                                     logitsAt: active.indices.map { TokenPosition(row: $0, pos: caches[active[$0]].count) })
-                b.prefixes = active.map { caches[$0] }
-                b.returnKV = true
-                for r in active { caches[r] = KVCache(nLayer: 0, kvDim: 0) } // let the forward append in place
-                step = try model.forward(b)
-                for (i, r) in active.enumerated() { caches[r] = step.kv[i] }
+                // Move the running rows' caches out (unique references: appended in place), step, move back.
+                var kv = active.map { caches[$0] }
+                for r in active { caches[r] = KVCache(nLayer: 0, kvDim: 0) }
+                let out = try model.decodeStep(keep.map { [next[$0]] }, &kv)
+                for (i, r) in active.enumerated() { caches[r] = kv[i]; logits[r] = out[i] }
             }
             docs += rows
         }
