@@ -13,7 +13,7 @@ public struct CheckpointComparison: Equatable, Sendable {
         public var maxAbs: Double?
         /// ‖B − A‖_F / ‖A‖_F (inf when A is zero and B is not).
         public var relativeFrobenius: Double?
-        /// Numerical rank of B − A (singular values above 1e-3 × the largest) as far as a sketch of
+        /// Numerical rank of B − A (singular values above 1% of the largest) as far as a sketch of
         /// `rankSketch` probes sees; `rankIsLowerBound` when every probe found signal.
         public var rank: Int?
         public var rankIsLowerBound: Bool
