@@ -79,6 +79,15 @@ struct PatchCLITests {
         #expect(v?["state"] as? String == "already applied")
         #expect((v?["tensors"] as? [[String: Any]])?.map { $0["name"] as? String } == (shown?["tensors"] as? [[String: Any]])?.map { $0["name"] as? String })
 
+        // ask --patch applies in memory: the same answer as the patched file, not the original's.
+        let prompt = "The capital of France is"
+        let inMemory = try runWilke(["ask", RealModel.path, prompt, "-n", "0", "--top", "3", "--json", "--patch", p])
+        let onDisk = try runWilke(["ask", out, prompt, "-n", "0", "--top", "3", "--json"])
+        let plain = try runWilke(["ask", RealModel.path, prompt, "-n", "0", "--top", "3", "--json"])
+        #expect(inMemory.status == 0, "\(inMemory.stderr)")
+        #expect(inMemory.stdout == onDisk.stdout)
+        #expect(inMemory.stdout != plain.stdout)
+
         let twice = try runWilke(["apply", out, p, "-o", dir.appendingPathComponent("twice.gguf").path])
         #expect(twice.status != 0)
         #expect(twice.stderr.contains("already applied"))
