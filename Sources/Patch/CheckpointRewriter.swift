@@ -23,6 +23,7 @@ enum CheckpointRewriter {
     ///     each rewritten file; a directory's untouched shards stay as they are).
     static func write(_ ckpt: Checkpoint, replacements: [String: TensorReplacement], record: [AppliedPatch],
                       output: String?, overwrite: Bool, progress: ((Int, Int) -> Void)? = nil) throws {
+        removeStaleTemps(of: output ?? ckpt.path)
         var done = 0
         let total = max(1, replacements.count)
         let counted = replacements.mapValues { r in
@@ -43,6 +44,18 @@ enum CheckpointRewriter {
             try writeDirectory(ckpt, replacements: counted, record: record, output: output, overwrite: overwrite)
         }
         progress?(total, total)
+    }
+
+    /// Removes hidden temp outputs (`.NAME.tmp-PID-N`, see `OutputFile`) for `path` left by a process
+    /// that no longer exists (killed mid-write), so an interrupted run leaves nothing behind for long.
+    static func removeStaleTemps(of path: String) {
+        let url = URL(fileURLWithPath: path)
+        let dir = url.deletingLastPathComponent().path, prefix = "." + url.lastPathComponent + ".tmp-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).split(separator: "-").first ?? ""), pid > 0 else { continue }
+            if kill(pid, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
+        }
     }
 
     /// One output file from one source file: opens the source for `copy_file_range`, commits or discards.

@@ -201,9 +201,11 @@ struct PatchCLITests {
         #expect(sawTemp, "the apply finished before it could be killed")
         #expect(p.terminationReason == .uncaughtSignal)
         #expect(!FileManager.default.fileExists(atPath: out))
-        // The next run succeeds (a stale hidden temp file does not get in the way).
+        #expect(try listing(dir).contains { $0.hasPrefix(".killed.gguf.tmp-") }, "the killed run's temp file is there")
+        // The next run succeeds and removes the dead process's temp file.
         let again = try runWilke(["apply", RealModel.path, dir.appendingPathComponent("p.wpatch").path, "-o", out])
         #expect(again.status == 0, "\(again.stderr)")
+        #expect(!(try listing(dir)).contains { $0.hasPrefix(".killed.gguf.tmp-") })
         #expect(try Checkpoint.open(out).tensor(Self.tensor)?.dtype == .f32)
     }
 }
