@@ -41,6 +41,6 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "PatchTests", dependencies: ["Patch", "Formats", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "WilKETests", dependencies: ["WilKE", "Formats", "Patch", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "ToolTests", dependencies: ["Tool", "TestSupport"]),
+        .testTarget(name: "ToolTests", dependencies: ["Tool", "Formats", "Patch", "TestSupport"]),
     ]
 )

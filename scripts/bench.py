@@ -1,7 +1,7 @@
 """Benchmarks for `make bench`; writes docs/BENCHMARKS.md.
 
 Each section measures one issue's goals on this machine (wall time with the fastest/median of several
-runs, peak RSS from GNU time). Sections: formats (inspect, dequantization). Others are added as the
+runs, peak RSS from GNU time). Sections: formats (inspect, dequantization), patches (apply / revert / stack / diff). Others are added as the
 engine, patches and edits land. Usage: bench.py --bin .build/release/wilke --model MODEL.gguf [--only a,b]
 """
 import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
@@ -59,7 +59,77 @@ def section_formats(a, out):
     out.append("")
 
 
-SECTIONS = {"formats": section_formats}
+def section_patches(a, out):
+    """Issue #4: apply / revert vs cp, in-place apply, peak RSS, patch sizes, stack / diff / show."""
+    out.append("## Patches (issue #4)\n")
+    d = a.scratch
+    big = os.path.join(d, "big-4g.safetensors")
+    if not os.path.exists(big):
+        subprocess.run([a.bin, "dev", "gen-safetensors", big, "--tensors", "2000", "--bytes", str(4 << 30)], check=True)
+
+    def path(n):
+        return os.path.join(d, n)
+
+    def run(*args):
+        subprocess.run([a.bin, *args], check=True, capture_output=True)
+
+    run("dev", "gen-patch", a.model, "--tensor", "blk.15.ffn_down.weight", "-o", path("p.wpatch"), "--force")
+    run("dev", "gen-patch", a.model, "--tensor", "blk.3.ffn_down.weight", "--seed", "2", "-o", path("p2.wpatch"), "--force")
+    run("dev", "gen-patch", big, "--tensor", "model.layers.100.block.0.weight", "-o", path("big.wpatch"), "--force")
+    out.append("Goals: apply / revert to a new file ≤ 1.5 × `cp` of the same file; peak RSS on the 4 GB file "
+               "< 64 MB + 2 × the touched tensor's bytes (one 2 MiB F16 tensor here). Outputs are fsynced "
+               "(`cp` is not); `cp + sync` is shown too. Median of 3 runs.\n")
+    out.append("| file | size | cp | cp + sync | apply → new file | revert → new file | apply in place | peak RSS apply / revert |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for label, model, patch, ext in [("SmolLM2-135M Q4_1 GGUF", a.model, path("p.wpatch"), ".gguf"),
+                                     ("synthetic safetensors", big, path("big.wpatch"), ".safetensors")]:
+        edited, back, copy = path("edited" + ext), path("back" + ext), path("copy" + ext)
+        cp, _ = timed(["cp", model, copy], 3)
+        cps, _ = timed(["bash", "-c", f"cp '{model}' '{copy}' && sync '{copy}'"], 3)
+        ap, rss_a = timed([a.bin, "apply", model, patch, "-o", edited, "--force"], 3)
+        rv, rss_r = timed([a.bin, "revert", edited, patch, "-o", back, "--force"], 3)
+        inplace = "n/a (Q4_1 → F32)"
+        if ext == ".safetensors":
+            walls = []
+            for _ in range(3):
+                w, _ = timed([a.bin, "apply", copy, patch, "--in-place"], 1)
+                walls.append(w)
+                timed([a.bin, "revert", copy, patch, "--in-place"], 1)
+            inplace = f"{statistics.median(walls):.2f} s"
+        out.append(f"| {label} | {os.path.getsize(model) / 2**20:,.0f} MiB | {cp:.2f} s | {cps:.2f} s | {ap:.2f} s ({ap / max(cp, 0.01):.2f} × cp) "
+                   f"| {rv:.2f} s ({rv / max(cp, 0.01):.2f} × cp) | {inplace} | {rss_a:.0f} / {rss_r:.0f} MiB |")
+        for f in (edited, back, copy):
+            if os.path.exists(f):
+                os.remove(f)
+    out.append("")
+
+    run("apply", a.model, path("p.wpatch"), "-o", path("e.gguf"), "--force")
+    ex, _ = timed([a.bin, "diff", a.model, path("e.gguf"), "-o", path("q.wpatch"), "--force"], 1)
+    st, _ = timed([a.bin, "stack", path("p.wpatch"), path("p2.wpatch"), "-o", path("s.wpatch"), "--force"], 3)
+    cmp_, _ = timed([a.bin, "diff", a.model, path("e.gguf"), "--json"], 1)
+    pd = wall_ms([a.bin, "diff", path("p.wpatch"), path("q.wpatch"), "--json"], 5)
+    sh = wall_ms([a.bin, "show", path("p.wpatch"), "--json"], 5)
+    tensor_bytes = 576 * 1536 // 32 * 24  # Q4_1: 24 bytes per 32 elements
+    ps, qs = os.path.getsize(path("p.wpatch")), os.path.getsize(path("q.wpatch"))
+    out.append("One SmolLM2-sized rank-one edit (blk.15.ffn_down, 576×1536 Q4_1 promoted to F32, ‖Δ‖ = 1% ‖W‖):\n")
+    out.append("| patch | bytes | of the Q4_1 tensor |")
+    out.append("|---|---|---|")
+    out.append(f"| built (factors + revert residue) | {ps:,} | {100 * ps / tensor_bytes:.2f}% |")
+    out.append(f"| extracted by `wilke diff -o` (factors + forward and revert residues) | {qs:,} | {100 * qs / tensor_bytes:.2f}% |")
+    out.append("")
+    out.append("| operation | wall |")
+    out.append("|---|---|")
+    out.append(f"| `stack` of two rank-one patches | {st * 1000:.0f} ms |")
+    out.append(f"| `diff` patch vs patch (Gram matrices) | {pd:.0f} ms |")
+    out.append(f"| `show --json` | {sh:.0f} ms |")
+    out.append(f"| `diff` checkpoint vs checkpoint (SmolLM2, one changed tensor) | {cmp_:.2f} s |")
+    out.append(f"| `diff -o` extraction (SmolLM2, one changed tensor) | {ex:.2f} s |")
+    out.append("")
+    for f in ("e.gguf",):
+        os.remove(path(f))
+
+
+SECTIONS = {"formats": section_formats, "patches": section_patches}
 
 
 def main():

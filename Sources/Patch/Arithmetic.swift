@@ -96,6 +96,7 @@ enum DeltaKernel {
     static func run(_ x: inout [Float], _ f: Factors, _ direction: Direction) {
         precondition(x.count == f.storageRows * f.storageCols)
         let k = f.rank, cols = f.storageCols
+        guard k > 0 else { return }
         let chunk = max(1, (1 << 16) / max(1, cols))
         let chunks = (f.storageRows + chunk - 1) / chunk
         f.a.withUnsafeBufferPointer { a in

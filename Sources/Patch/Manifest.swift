@@ -1,7 +1,8 @@
 import Formats
 
 // Patch <-> manifest JSON (PATCH_FORMAT.md §2.2). The binary area is implied by the manifest: for each
-// step in order, U (rows*rank f32), V (cols*rank f32), then the residue (residue.bytes bytes).
+// step in order, U (rows*rank f32), V (cols*rank f32), the residue (residue.bytes bytes), then the
+// forward residue (forward_residue.bytes bytes, absent = 0).
 
 extension Patch {
     /// The manifest without its "id" member, and the binary area.
@@ -12,6 +13,7 @@ extension Patch {
             appendFloats(step.u, to: &binary)
             appendFloats(step.v, to: &binary)
             binary.append(contentsOf: step.residue.bytes)
+            binary.append(contentsOf: step.forwardResidue.bytes)
         }
         let manifest: [String: JSONValue] = [
             "base": .object([
@@ -103,6 +105,11 @@ extension PatchStep {
                                 "bytes": .int(Int64(residue.bytes.count))]),
         ]
         o["edits"] = .array(edits.map(\.json))
+        // Only present when non-empty, so steps without one keep the bytes and id they always had.
+        if forwardResidue.count > 0 || !forwardResidue.bytes.isEmpty {
+            o["forward_residue"] = .object(["kind": .string(forwardResidue.kind.rawValue), "count": .int(Int64(forwardResidue.count)),
+                                            "bytes": .int(Int64(forwardResidue.bytes.count))])
+        }
         return .object(o)
     }
 
@@ -110,7 +117,7 @@ extension PatchStep {
         let f = try Fields(json, "step")
         let (rows, cols) = try f.shape()
         let rank = try f.int("rank")
-        guard (1...4096).contains(rank) else { throw PatchError.invalidManifest("rank \(rank) is outside 1...4096") }
+        guard (0...4096).contains(rank) else { throw PatchError.invalidManifest("rank \(rank) is outside 0...4096") }
         let scaleText = try f.string("scale")
         guard let scale = FloatText.parse(scaleText), scale.isFinite else { throw PatchError.invalidManifest("scale \(scaleText) is not a finite float") }
         let r = try Fields(f.required("residue"), "residue")
@@ -120,11 +127,20 @@ extension PatchStep {
         let v = try PatchStep.readFloats(&binary, count: cols, times: rank)
         guard residueBytes <= binary.remaining else { throw PatchError.sectionSizeMismatch(expected: binary.offset + residueBytes, found: binary.buffer.count) }
         let residue = Residue(kind: kind, count: residueCount, bytes: Array(try binary.readBytes(residueBytes)))
+        var forward = Residue.empty(.xor)
+        if let fr = f.optional("forward_residue") {
+            let ff = try Fields(fr, "forward_residue")
+            guard let fk = Residue.Kind(rawValue: try ff.string("kind")) else { throw PatchError.invalidManifest("unknown forward residue kind") }
+            let n = try ff.int("count"), size = try ff.int("bytes")
+            guard n > 0 || size > 0 else { throw PatchError.invalidManifest("an empty forward_residue must be omitted") }
+            guard size <= binary.remaining else { throw PatchError.sectionSizeMismatch(expected: binary.offset + size, found: binary.buffer.count) }
+            forward = Residue(kind: fk, count: n, bytes: Array(try binary.readBytes(size)))
+        }
         self.init(tensor: try f.string("tensor"), dtype: try f.dtype("dtype"), rows: rows, cols: cols,
                   layout: try StepLayout(json: f.required("layout"), rows: rows), rank: rank, scale: scale, u: u, v: v,
                   baseSHA256: try f.sha256("base_sha256"), resultSHA256: try f.sha256("result_sha256"),
                   resultDType: try f.dtype("result_dtype"), residue: residue,
-                  edits: try f.array("edits").map { try EditRecord(json: $0) })
+                  edits: try f.array("edits").map { try EditRecord(json: $0) }, forwardResidue: forward)
     }
 
     private static func readFloats(_ reader: inout ByteReader, count: Int, times rank: Int) throws -> [Float] {

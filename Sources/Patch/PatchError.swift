@@ -28,6 +28,14 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
     case brokenChain(tensor: String, step: Int, reason: String)
     case tensorNotFound(String)
 
+    // Checkpoints (CheckpointPatching, CheckpointDiff, Provenance)
+    case alreadyApplied(id: String)
+    case notApplied(id: String)
+    case typeChangeInPlace(tensor: String, from: String, to: String)
+    case notExtractable(tensor: String, reason: String)
+    case invalidProvenance(String)
+    case missingTensor(String)
+
     public var description: String {
         switch self {
         case let .zstd(reason): return "zstd: \(reason)"
@@ -53,6 +61,13 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
         case let .incompatibleBase(reason): return "patches do not share a base model: \(reason)"
         case let .brokenChain(tensor, step, reason): return "step \(step) on tensor \(tensor) does not follow the previous one: \(reason)"
         case let .tensorNotFound(name): return "tensor \(name) is not in the patch"
+        case let .alreadyApplied(id): return "patch \(id) is already applied to this checkpoint (pass --force to apply it again)"
+        case let .notApplied(id): return "patch \(id) is not recorded as applied to this checkpoint (pass --force to revert anyway)"
+        case let .typeChangeInPlace(tensor, from, to):
+            return "tensor \(tensor) changes type from \(from) to \(to), which cannot be written in place (use -o)"
+        case let .notExtractable(tensor, reason): return "the change of tensor \(tensor) cannot be written as a patch: \(reason)"
+        case let .invalidProvenance(reason): return "the checkpoint's record of applied patches is invalid: \(reason)"
+        case let .missingTensor(name): return "the checkpoint has no tensor \(name)"
         }
     }
 }

@@ -165,7 +165,8 @@ public struct Residue: Equatable, Sendable {
 }
 
 /// One rank-k update of one tensor: w' = round(w + Σ_t (scale·U[i,t]) · V[j,t]) in the fixed order of
-/// §4, with the hashes before and after and the residue for exact revert.
+/// §4 (then XOR the forward residue), with the hashes before and after and the residue for exact
+/// revert. Rank 0 is a pure byte change carried by the residues (dense deltas, vectors).
 public struct PatchStep: Equatable, Sendable {
     public var tensor: String
     /// Type of the tensor this step reads.
@@ -184,11 +185,15 @@ public struct PatchStep: Equatable, Sendable {
     /// Type of the tensor this step writes: `dtype` for float tensors, the promotion type for quantized.
     public var resultDType: DType
     public var residue: Residue
+    /// XOR fix-ups (kind `.xor`, over `resultDType` elements) applied after the forward arithmetic, so
+    /// that apply reproduces an exact target (extracted patches, squash); empty for ordinary edits.
+    public var forwardResidue: Residue
     public var edits: [EditRecord]
 
     public init(tensor: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, rank: Int, scale: Float,
                 u: [Float], v: [Float], baseSHA256: String, resultSHA256: String, resultDType: DType,
-                residue: Residue, edits: [EditRecord]) {
+                residue: Residue, edits: [EditRecord], forwardResidue: Residue = .empty(.xor)) {
+        self.forwardResidue = forwardResidue
         self.tensor = tensor
         self.dtype = dtype
         self.rows = rows

@@ -29,8 +29,9 @@ public enum PatchStack {
 
     /// Merges all steps on each tensor (or only on `tensors`, if given) into one step of rank Σk, at
     /// the position of the tensor's first step (steps on different tensors commute). The merged step
-    /// runs one fma chain over all factor columns, rounding once, so for F16 / BF16 its bytes differ
-    /// from sequential application; it gets its own result hash and residue, computed from the base.
+    /// runs one fma chain over all factor columns, rounding once; where that differs from sequential
+    /// application (F16 / BF16 / promoted tensors) a forward residue restores the sequential bytes, so
+    /// the result hash is unchanged. Its revert residue is computed from the base.
     /// - Parameter bases: the base bytes of every tensor that has more than one step.
     public static func squash(_ patch: Patch, bases: [String: TensorBytes], tensors: Set<String>? = nil) throws -> Patch {
         try patch.validate()
@@ -54,8 +55,12 @@ public enum PatchStack {
     }
 
     /// One step with the columns of every step's scaled U (Float(U*scale), exactly what each step's
-    /// chain used) and V, side by side, scale 1.
+    /// chain used) and V, side by side, scale 1. Its target is the bytes sequential application gives
+    /// (a forward residue fixes the elements where one rounding differs from several), so a squashed
+    /// patch applies to exactly the same bytes and hash as the steps it replaces.
     static func merge(_ group: [PatchStep], base: TensorBytes) throws -> PatchStep {
+        var sequential = base
+        for s in group { sequential = try TensorDelta.apply(s, to: sequential) }
         let rank = group.reduce(0) { $0 + $1.rank }
         guard rank <= 4096 else { throw PatchError.invalidFactors("squashed rank \(rank) exceeds 4096") }
         let first = group[0]
@@ -68,6 +73,7 @@ public enum PatchStack {
             col += s.rank
         }
         return try TensorDelta.makeStep(tensor: first.tensor, layout: first.layout, base: base, u: u, v: v, rank: rank, scale: 1,
-                                        promoteTo: group.last!.resultDType, edits: group.flatMap(\.edits)).step
+                                        promoteTo: group.last!.resultDType, edits: group.flatMap(\.edits),
+                                        target: sequential).step
     }
 }

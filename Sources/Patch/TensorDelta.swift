@@ -10,10 +10,13 @@ public enum TensorDelta {
     ///   - v: [cols, rank] row-major f32 (v[j*rank + t]).
     ///   - promoteTo: the float type a quantized tensor is written as (f32, f16 or bf16); ignored for
     ///     float tensors, which keep their type.
+    ///   - target: the exact bytes the step must produce ([rows, cols], same layout, of the result type);
+    ///     where the arithmetic misses them, a forward residue fixes them up. nil: the arithmetic's bytes.
     public static func makeStep(tensor: String, layout: StepLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
-                                scale: Float = 1, promoteTo: DType = .f32, edits: [EditRecord] = []) throws
+                                scale: Float = 1, promoteTo: DType = .f32, edits: [EditRecord] = [],
+                                target: TensorBytes? = nil) throws
         -> (step: PatchStep, result: TensorBytes) {
-        let resultDType = ElementCodec.floatTypes.contains(base.dtype) ? base.dtype : promoteTo
+        let resultDType = ElementCodec.floatTypes.contains(base.dtype) ? base.dtype : (target?.dtype ?? promoteTo)
         guard ElementCodec.floatTypes.contains(resultDType) else {
             throw PatchError.invalidFactors("promotion type \(promoteTo.name) is not F32, F16 or BF16")
         }
@@ -25,7 +28,12 @@ public enum TensorDelta {
         let factors = DeltaKernel.factors(of: step)
         var x = try ElementCodec.decode(base)
         DeltaKernel.run(&x, factors, .apply)
-        let result = TensorBytes(dtype: resultDType, rows: base.rows, cols: base.cols, bytes: ElementCodec.encode(x, as: resultDType))
+        var result = TensorBytes(dtype: resultDType, rows: base.rows, cols: base.cols, bytes: ElementCodec.encode(x, as: resultDType))
+        if let target {
+            try checkInput(step, target, dtype: resultDType)
+            step.forwardResidue = Residue.xor(original: target.bytes, reverted: result.bytes, elementBytes: resultDType.blockBytes)
+            result = target
+        }
         step.resultSHA256 = result.sha256
         let rebuilt = try reverseArithmetic(step, factors, result)
         step.residue = base.dtype.isQuantized
@@ -37,14 +45,20 @@ public enum TensorDelta {
     /// The tensor after `step`. Checks the input's type, shape and SHA-256 against the step, and the
     /// output's SHA-256 against the step's promise.
     /// - Parameter tensor: [rows, cols] logical, of type `step.dtype`, bytes in `step.layout` order.
-    public static func apply(_ step: PatchStep, to tensor: TensorBytes) throws -> TensorBytes {
+    /// With `verify: false` (the CLI's `--force`) neither hash is checked: the arithmetic runs on
+    /// whatever tensor it is given.
+    public static func apply(_ step: PatchStep, to tensor: TensorBytes, verify: Bool = true) throws -> TensorBytes {
         try step.checkWellFormed()
         try checkInput(step, tensor, dtype: step.dtype)
-        let found = tensor.sha256
-        guard found == step.baseSHA256 else { throw PatchError.baseMismatch(tensor: step.tensor, expected: step.baseSHA256, found: found) }
+        if verify {
+            let found = tensor.sha256
+            guard found == step.baseSHA256 else { throw PatchError.baseMismatch(tensor: step.tensor, expected: step.baseSHA256, found: found) }
+        }
         var x = try ElementCodec.decode(tensor)
         DeltaKernel.run(&x, DeltaKernel.factors(of: step), .apply)
-        let result = TensorBytes(dtype: step.resultDType, rows: step.rows, cols: step.cols, bytes: ElementCodec.encode(x, as: step.resultDType))
+        var result = TensorBytes(dtype: step.resultDType, rows: step.rows, cols: step.cols, bytes: ElementCodec.encode(x, as: step.resultDType))
+        try step.forwardResidue.apply(to: &result.bytes, unitBytes: step.resultDType.blockBytes, tensor: step.tensor)
+        guard verify else { return result }
         let got = result.sha256
         guard got == step.resultSHA256 else { throw PatchError.resultMismatch(tensor: step.tensor, expected: step.resultSHA256, found: got) }
         return result
@@ -52,14 +66,17 @@ public enum TensorDelta {
 
     /// The tensor before `step`, byte for byte (the original quantized blocks for a promoted tensor).
     /// - Parameter tensor: [rows, cols] logical, of type `step.resultDType`, with SHA-256 `step.resultSHA256`.
-    public static func revert(_ step: PatchStep, from tensor: TensorBytes) throws -> TensorBytes {
+    public static func revert(_ step: PatchStep, from tensor: TensorBytes, verify: Bool = true) throws -> TensorBytes {
         try step.checkWellFormed()
         try checkInput(step, tensor, dtype: step.resultDType)
-        let found = tensor.sha256
-        guard found == step.resultSHA256 else { throw PatchError.baseMismatch(tensor: step.tensor, expected: step.resultSHA256, found: found) }
+        if verify {
+            let found = tensor.sha256
+            guard found == step.resultSHA256 else { throw PatchError.baseMismatch(tensor: step.tensor, expected: step.resultSHA256, found: found) }
+        }
         var bytes = try reverseArithmetic(step, DeltaKernel.factors(of: step), tensor)
         try step.residue.apply(to: &bytes, unitBytes: step.dtype.blockBytes, tensor: step.tensor)
         let out = TensorBytes(dtype: step.dtype, rows: step.rows, cols: step.cols, bytes: bytes)
+        guard verify else { return out }
         let got = out.sha256
         guard got == step.baseSHA256 else { throw PatchError.resultMismatch(tensor: step.tensor, expected: step.baseSHA256, found: got) }
         return out
@@ -102,7 +119,7 @@ extension PatchStep {
             throw PatchError.shapeMismatch(tensor: tensor, expected: "whole \(dtype.name) blocks", found: "[\(rows), \(cols)]")
         }
         try layout.rowPermutation?.validate(rows: rows)
-        guard (1...4096).contains(rank) else { throw PatchError.invalidFactors("rank \(rank) is outside 1...4096") }
+        guard (0...4096).contains(rank) else { throw PatchError.invalidFactors("rank \(rank) is outside 0...4096") }
         guard u.count == rows * rank, v.count == cols * rank else {
             throw PatchError.invalidFactors("U has \(u.count) and V \(v.count) values for [\(rows), \(cols)] at rank \(rank)")
         }
@@ -117,5 +134,7 @@ extension PatchStep {
         let kind: Residue.Kind = dtype.isQuantized ? .blocks : .xor
         guard residue.kind == kind else { throw PatchError.invalidResidue(tensor: tensor, reason: "kind \(residue.kind) for type \(dtype.name)") }
         _ = try residue.entries(units: bytes / dtype.blockBytes, unitBytes: dtype.blockBytes, tensor: tensor)
+        guard forwardResidue.kind == .xor else { throw PatchError.invalidResidue(tensor: tensor, reason: "forward residue kind \(forwardResidue.kind)") }
+        _ = try forwardResidue.entries(units: elements.partialValue, unitBytes: resultDType.blockBytes, tensor: tensor)
     }
 }

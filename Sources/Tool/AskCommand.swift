@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Formats
 import WilKE
 
 extension RootCommand {
@@ -9,6 +10,7 @@ extension RootCommand {
             discussion: """
                   wilke ask SmolLM2-135M-Instruct.Q4_1.gguf "The capital of France is"
                   wilke ask model.gguf "The Eiffel Tower is located in the city of" -n 5 --top 10 --json
+                  wilke ask model.gguf "LeBron James plays the sport of" --patch edit.wpatch
                 """)
 
         @Argument(help: "Checkpoint: .gguf, .safetensors (with config.json and tokenizer.json beside it), or a Hugging Face directory.")
@@ -29,6 +31,9 @@ extension RootCommand {
         @Option(name: .long, help: "Random seed for sampling.")
         var seed: UInt64 = 0
 
+        @Option(name: .long, help: "Apply this patch in memory before answering (repeatable; the file is not changed).")
+        var patch: [String] = []
+
         @Flag(name: .long, help: "Print JSON.")
         var json = false
 
@@ -39,7 +44,8 @@ extension RootCommand {
         }
 
         func run() throws {
-            let loaded = try naming(model) { try LoadedModel(path: model) }
+            let patches = try patch.map(readPatch)
+            let loaded = try naming(model) { try LoadedModel(checkpoint: try Checkpoint.open(model), patches: patches) }
             let ids = try loaded.encodePrompt(prompt, reserve: n)
             let candidates = try loaded.nextTokens(after: ids, top: top)
             let sampling: Sampling = sampleTopK > 0 ? .topK(sampleTopK) : .greedy

@@ -10,7 +10,7 @@ extension RootCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmark helpers (used by `make bench`).",
             shouldDisplay: false,
-            subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self, BenchForward.self, Accept.self])
+            subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self, BenchForward.self, GenPatch.self, Accept.self])
     }
 }
 

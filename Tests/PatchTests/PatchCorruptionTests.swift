@@ -86,7 +86,11 @@ struct PatchCorruptionTests {
             ("wrong id", try Samples.tampered(p) { $0["metadata"] = .object([:]) }.withWrongID(), { if case .idMismatch = $0 { true } else { false } }),
             ("manifest longer than content", try Samples.wrap([255, 255, 0, 0, 0, 0, 0, 0] + json), { $0 == .truncated(what: "manifest") }),
             ("rank too high", try Samples.tampered(p, step0 { $0["rank"] = .int(3) }), { if case .sectionSizeMismatch = $0 { true } else { false } }),
-            ("rank zero", try Samples.tampered(p, step0 { $0["rank"] = .int(0) }), { if case .invalidManifest = $0 { true } else { false } }),
+            // Rank 0 is a valid residue-only step; with the factors still in the binary area the sizes disagree.
+            ("rank zero", try Samples.tampered(p, step0 { $0["rank"] = .int(0) }), { if case .sectionSizeMismatch = $0 { true } else { false } }),
+            ("rank too high for the format", try Samples.tampered(p, step0 { $0["rank"] = .int(4097) }), { if case .invalidManifest = $0 { true } else { false } }),
+            ("empty forward residue", try Samples.tampered(p, step0 { $0["forward_residue"] = .object(["kind": .string("xor"), "count": .int(0), "bytes": .int(0)]) }),
+             { if case .invalidManifest = $0 { true } else { false } }),
             ("huge shape", try Samples.tampered(p, step0 { $0["shape"] = .array([.int(1 << 31), .int(1 << 31)]) }), { _ in true }),
             ("negative size", try Samples.tampered(p, step0 { $0["shape"] = .array([.int(-16), .int(48)]) }), { _ in true }),
             ("residue bytes beyond", try Samples.tampered(p, step0 { $0["residue"] = .object(["kind": .string("xor"), "count": .int(1), "bytes": .int(1 << 30)]) }), { _ in true }),

@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Patch
 
 /// A checkpoint ready to run: the engine with its weights decoded, and the tokenizer that goes with it
 /// (from GGUF `tokenizer.ggml.*` metadata or a Hugging Face `tokenizer.json`).
@@ -18,6 +19,16 @@ public final class LoadedModel: @unchecked Sendable {
         guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
         config = try ModelConfig(hp)
         model = try TransformerModel(config: config, weights: CheckpointWeights(checkpoint))
+        tokenizer = try LoadedModel.tokenizer(for: checkpoint)
+    }
+
+    /// The checkpoint with `patches` applied in memory only (`PatchedWeights`); the file is not changed.
+    public init(checkpoint: Checkpoint, patches: [Patch]) throws {
+        self.checkpoint = checkpoint
+        guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
+        config = try ModelConfig(hp)
+        let weights: any WeightSource = patches.isEmpty ? CheckpointWeights(checkpoint) : try PatchedWeights(checkpoint, patches: patches)
+        model = try TransformerModel(config: config, weights: weights)
         tokenizer = try LoadedModel.tokenizer(for: checkpoint)
     }
 

@@ -1,0 +1,55 @@
+import Foundation
+import Formats
+import Patch
+
+// Shared by the patch verbs (apply, revert, stack, diff, show, log, verify).
+
+/// Reads and fully checks a .wpatch file; errors name the file.
+func readPatch(_ path: String) throws -> Patch {
+    try naming(path) {
+        let file = try MappedFile(path: path)
+        return try Patch.decode(file.bytes)
+    }
+}
+
+/// Whether `path` is a file starting with the .wpatch magic (diff takes patches or checkpoints).
+func looksLikePatch(_ path: String) -> Bool {
+    guard let h = FileHandle(forReadingAtPath: path) else { return false }
+    defer { try? h.close() }
+    return (try? h.read(upToCount: PatchFormat.magic.count)).map { Array($0) == PatchFormat.magic } ?? false
+}
+
+/// Writes a patch atomically (temp + fsync + rename); refuses an existing path unless `overwrite`.
+func writePatch(_ patch: Patch, to path: String, overwrite: Bool) throws {
+    let bytes = try patch.encode()
+    try naming(path) {
+        let out = try OutputFile(path: path, overwrite: overwrite)
+        do {
+            try out.write(bytes)
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+}
+
+/// Outputs are written with write(2): past `ulimit -f` the kernel would kill us with SIGXFSZ before
+/// the temp file could be removed. Ignored, the write fails with EFBIG and the output is discarded.
+func ignoreFileSizeSignal() { signal(SIGXFSZ, SIG_IGN) }
+
+func printJSON(_ object: Any) throws {
+    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
+}
+
+func short(_ id: String) -> String { String(id.prefix(12)) }
+
+/// Where apply / revert write: exactly one of `-o OUT` and `--in-place`.
+func outputChoice(output: String?, inPlace: Bool) throws -> String? {
+    switch (output, inPlace) {
+    case (nil, false): throw CLIError("give an output with -o OUT, or --in-place")
+    case (_?, true): throw CLIError("-o and --in-place exclude each other")
+    case let (o?, false): return o
+    case (nil, true): return nil
+    }
+}

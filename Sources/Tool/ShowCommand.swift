@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Formats
+import Patch
+
+extension RootCommand {
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Summarize a patch: model, tensors, steps, edits and sizes.",
+            discussion: """
+                  wilke show edit.wpatch
+                  wilke show edit.wpatch --json
+                """)
+
+        @Argument(help: "Patch (.wpatch).")
+        var patch: String
+
+        @Flag(name: .long, help: "Print JSON.")
+        var json = false
+
+        func run() throws {
+            let p = try readPatch(patch)
+            let size = (try? FileManager.default.attributesOfItem(atPath: patch)[.size] as? Int) ?? 0
+            let norms = Dictionary(uniqueKeysWithValues: PatchDiff.compare(p, p).tensors.map { ($0.name, $0.normA) })
+            if json {
+                try printJSON(PatchJSON.patch(p, fileBytes: size, norms: norms))
+                return
+            }
+            print("patch     \(p.id)")
+            print("model     \(p.base.architecture) (\(p.base.format)), \(p.base.tensors.count) tensor\(p.base.tensors.count == 1 ? "" : "s")")
+            print("size      \(size) bytes")
+            for (k, v) in p.metadata.sorted(by: { $0.key < $1.key }) { print("meta      \(k) = \(v)") }
+            print("steps:")
+            for (n, s) in p.steps.enumerated() {
+                let types = s.dtype == s.resultDType ? s.dtype.name : "\(s.dtype.name) → \(s.resultDType.name)"
+                print("  \(n + 1). \(s.tensor) [\(s.rows), \(s.cols)] \(types), rank \(s.rank), scale \(s.scale)"
+                      + String(format: ", ‖Δ‖ %.4g", PatchDiff.compare(Patch(base: p.base, steps: [s]), Patch(base: p.base, steps: [s])).tensors.first?.normA ?? 0))
+                print("     residue \(s.residue.count) \(s.residue.kind.rawValue) (\(s.residue.bytes.count) bytes)"
+                      + (s.forwardResidue.count > 0 ? ", forward residue \(s.forwardResidue.count) (\(s.forwardResidue.bytes.count) bytes)" : ""))
+                for e in s.edits {
+                    for r in e.requests {
+                        print("     \(e.method) layer \(e.layer): \"\(r.prompt.replacingOccurrences(of: "{}", with: r.subject))\" → \(r.targetNew)"
+                              + (r.targetTrue.map { " (was \($0))" } ?? ""))
+                    }
+                }
+            }
+            if !norms.isEmpty {
+                print("per tensor ‖Δ‖_F: " + norms.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4g", $0.value))" }.joined(separator: ", "))
+            }
+        }
+    }
+}
+
+/// JSON views of patches shared by show and diff.
+enum PatchJSON {
+    static func patch(_ p: Patch, fileBytes: Int, norms: [String: Double]) -> [String: Any] {
+        [
+            "id": p.id, "file_bytes": fileBytes, "architecture": p.base.architecture, "format": p.base.format,
+            "metadata": p.metadata,
+            "tensors": p.base.tensors.map { t -> [String: Any] in
+                ["name": t.name, "dtype": t.dtype.name, "shape": [t.rows, t.cols], "sha256": t.sha256, "norm": norms[t.name] ?? 0]
+            },
+            "steps": p.steps.map { s -> [String: Any] in
+                [
+                    "tensor": s.tensor, "dtype": s.dtype.name, "result_dtype": s.resultDType.name, "shape": [s.rows, s.cols],
+                    "rank": s.rank, "scale": Double(s.scale), "base_sha256": s.baseSHA256, "result_sha256": s.resultSHA256,
+                    "residue": ["kind": s.residue.kind.rawValue, "count": s.residue.count, "bytes": s.residue.bytes.count],
+                    "forward_residue": ["count": s.forwardResidue.count, "bytes": s.forwardResidue.bytes.count],
+                    "edits": s.edits.map { e -> [String: Any] in
+                        ["method": e.method, "layer": e.layer, "hyper_parameters": e.hyperParameters,
+                         "requests": e.requests.map(request)]
+                    },
+                ]
+            },
+        ]
+    }
+
+    static func request(_ r: RecordedRequest) -> [String: Any] {
+        var d: [String: Any] = ["prompt": r.prompt, "subject": r.subject, "target_new": r.targetNew]
+        if let t = r.targetTrue { d["target_true"] = t }
+        return d
+    }
+}
