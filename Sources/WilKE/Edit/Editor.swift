@@ -107,14 +107,16 @@ public final class Editor {
     func apply(_ up: RankOneUpdate, record: EditRecord) throws {
         let ckpt = loaded.checkpoint
         let name = "blk.\(up.layer).ffn_down.weight"
-        guard let t = ckpt.tensor(name), let layout = StepLayout(t.layout), let stored = TensorBytes(ckpt, t) else {
-            throw WilKEError.missingTensor(name)
-        }
-        let base = current[t.name] ?? stored
-        let result = try builder.add(tensor: t.name, layout: layout, base: base, u: up.r, v: up.u, rank: 1, scale: 1,
+        guard let t = ckpt.tensor(name), t.layout != .vector else { throw WilKEError.missingTensor(name) }
+        let base = current[t.name] ?? ckpt.tensorBytes(t)
+        let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: up.r, v: up.u, rank: 1, scale: 1,
                                      promoteTo: .f32, edits: [record])
         current[t.name] = result
-        try loaded.model.setMLPOutputWeight(layer: up.layer, try result.logicalFloats(layout))
+        var stored = [Float](repeating: 0, count: t.elementCount)
+        try result.bytes.withUnsafeBytes { raw in
+            try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(result.dtype, raw, into: $0) }
+        }
+        try loaded.model.setMLPOutputWeight(layer: up.layer, Checkpoint.logical(stored, of: t))
     }
 
     /// Π_t p(y_t | prompt, y_<t), teacher-forced.

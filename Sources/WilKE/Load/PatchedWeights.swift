@@ -30,21 +30,6 @@ public struct PatchedWeights: WeightSource {
         // Patched tensors are F32, F16 or BF16: decode, then undo the storage layout like the checkpoint does.
         var stored = [Float](repeating: 0, count: t.elementCount)
         try x.bytes.withUnsafeBytes { raw in try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(x.dtype, raw, into: $0) } }
-        guard t.shape.count == 2 else { return (t.logicalShape, stored) }
-        let (rows, cols) = (t.shape[0], t.shape[1])
-        switch t.layout {
-        case .rowMajor, .vector: return (t.logicalShape, stored)
-        case .conv1D:
-            var out = [Float](repeating: 0, count: stored.count)
-            for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = stored[r * cols + c] } }
-            return (t.logicalShape, out)
-        case .permutedRows:
-            var out = [Float](repeating: 0, count: stored.count)
-            for r in 0..<rows {
-                let s = t.layout.storageRow(r, rows: rows)
-                for c in 0..<cols { out[r * cols + c] = stored[s * cols + c] }
-            }
-            return (t.logicalShape, out)
-        }
+        return (t.logicalShape, Checkpoint.logical(stored, of: t))
     }
 }
