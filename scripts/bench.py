@@ -129,7 +129,75 @@ def section_patches(a, out):
         os.remove(path(f))
 
 
-SECTIONS = {"formats": section_formats, "patches": section_patches}
+def torch_bench(a, only, extra=()):
+    """JSON from samples/reference/bench_torch.py in the pinned venv, or None when it is unavailable."""
+    py = subprocess.run([os.path.join(ROOT, "scripts", "python-env.sh")], capture_output=True, text=True)
+    if py.returncode != 0:
+        return None
+    r = subprocess.run([py.stdout.strip(), os.path.join(ROOT, "samples", "reference", "bench_torch.py"), "--only", only,
+                        *extra], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        print(r.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(r.stdout)
+
+
+def section_engine(a, out):
+    out.append("## Engine (issue #3)\n")
+    r = subprocess.run([a.bin, "dev", "bench-forward", a.model], check=True, capture_output=True, text=True)
+    w = json.loads(r.stdout.strip().splitlines()[-1])
+    t = torch_bench(a, "prefill,generate", ["--runs", "3"]) or {}
+    out.append(f"SmolLM2-135M Q4_1, dequantized to f32 at load ({w['load_seconds']:.1f} s, peak RSS {w['peak_rss_mib']:.0f} MiB), "
+               f"OpenBLAS kernel {w['blas_core']}, PyTorch {t.get('torch', '?')} with 2 threads in the same run.\n")
+    out.append("| work | wilke | PyTorch | ratio |")
+    out.append("|---|---|---|---|")
+    tp = t.get("prefill_tokens_per_s")
+    out.append(f"| prefill 22 x 16 tokens, logits at every position | {w['prefill_all_logits_tokens_per_s']:.0f} tok/s | "
+               f"{tp:.0f} tok/s | {w['prefill_all_logits_tokens_per_s'] / tp:.2f}x |" if tp else
+               f"| prefill 22 x 16 tokens, logits at every position | {w['prefill_all_logits_tokens_per_s']:.0f} tok/s | n/a | |")
+    out.append(f"| prefill 22 x 16 tokens, logits at the last token only | {w['prefill_last_logits_tokens_per_s']:.0f} tok/s | | |")
+    tg = t.get("generate_tokens_per_s")
+    out.append(f"| greedy generation, 32 tokens (KV cache) | {w['generate_tokens_per_s']:.1f} tok/s | "
+               + (f"{tg:.1f} tok/s | {w['generate_tokens_per_s'] / tg:.2f}x |" if tg else "n/a | |"))
+    out.append("")
+
+
+def section_edits(a, out):
+    out.append("## Edits (issue #5)\n")
+    tmp = os.path.join(a.scratch, "bench-edit.wpatch")
+    args = [a.bin, "edit", a.model, "--prompt", "{} is located in the city of", "--subject", "The Eiffel Tower",
+            "--target", "Rome", "-o", tmp, "--force", "--json"]
+    def run(extra):
+        t = time.perf_counter()
+        r = subprocess.run(args + extra, check=True, capture_output=True, text=True)
+        return time.perf_counter() - t, json.loads(r.stdout)
+    st = json.loads(subprocess.run([a.bin, "stats", a.model, "--layers", "0-14", "--json"], check=True,
+                                   capture_output=True, text=True).stdout)
+    rome_wall, rome = run(["--method", "rome", "--layer", "4", "--no-covariance"])
+    wilke_wall, wilke = run(["--method", "wilke"])
+    t = torch_bench(a, "rome", ["--runs", "1", "--layer", "4"]) or {}
+    e, w = rome["edits"][0], wilke["edits"][0]
+    out.append("One edit of \"The Eiffel Tower is located in the city of\" -> Rome on SmolLM2 (wall time of the whole "
+               "command, model load and template sampling included; the edit alone in parentheses):\n")
+    out.append("| edit | wilke | PyTorch (rome_reference.py, same algorithm) | ratio |")
+    out.append("|---|---|---|---|")
+    tr = t.get("rome_edit_s")
+    out.append(f"| ROME at layer 4, C = I | {rome_wall:.1f} s ({e['seconds']:.1f} s, {e['adam_steps']} steps) | "
+               + (f"{tr:.1f} s ({t.get('rome_steps')} steps) | {tr / e['seconds']:.1f}x |" if tr else "n/a | |"))
+    out.append(f"| WilKE, scan of layers 0-14 + apply, C from `wilke stats` | {wilke_wall:.1f} s ({w['seconds']:.1f} s, layer {w['layer']}) | "
+               "not run (the reference takes a median 502 s on this machine kind, ALGORITHM.md) | |")
+    out.append("")
+    stat = st.get("statistics") or {}
+    samp = st.get("sampling") or {}
+    if stat:
+        out.append(f"`wilke stats --layers 0-14`: {stat['tokens_per_second']:.0f} tokens/s for the statistics pass "
+                   f"({stat['layers']} layers at once)" + (f", {samp['tokens_per_second']:.0f} tokens/s sampling the corpus" if samp else "")
+                   + ".\n")
+    else:
+        out.append("`wilke stats`: all layers came from the cache in this run (delete ~/.cache/wilke/stats to time it).\n")
+
+
+SECTIONS = {"formats": section_formats, "engine": section_engine, "patches": section_patches, "edits": section_edits}
 
 
 def main():
