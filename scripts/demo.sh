@@ -14,7 +14,7 @@ step "inspect: what is in the checkpoint (header only)"
 step "ask: the model before the edit"
 "$bin" ask "$model" "$prompt" -n 8 --top 3
 
-step "edit: WilKE picks the layer with the smallest relative update and writes a patch"
+step "edit (${WILKE_DEMO_METHOD:-wilke}): compute the edit and write it as a patch"
 # WILKE_DEMO_METHOD=rome edits at a fixed layer (about 15x faster than WilKE's 15-layer scan).
 "$bin" edit "$model" --prompt "{} is located in the city of" --subject "The Eiffel Tower" \
     --target "Rome" --target-true "Paris" --method "${WILKE_DEMO_METHOD:-wilke}" -o "$out/eiffel.wpatch" --force
