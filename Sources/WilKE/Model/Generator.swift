@@ -37,14 +37,15 @@ public struct Generator {
         var batch = ForwardBatch(sequences: prompts,
                                  logitsAt: prompts.enumerated().map { TokenPosition(row: $0, pos: $1.count - 1) })
         batch.returnKV = true
-        var step = try model.forward(batch)
-        var caches = step.kv
+        let first = try model.forward(batch)
+        var logits = first.logits
+        var caches = first.kv
         var out = prompts.map { _ in [Int]() }
         var active = Array(prompts.indices)
         while true {
             var next: [Int] = []
             for (i, r) in active.enumerated() {
-                let t = pick(step.logits[i], sampling, &rng)
+                let t = pick(logits[i], sampling, &rng)
                 out[r].append(t)
                 next.append(t)
             }
@@ -56,14 +57,12 @@ public struct Generator {
             }
             if keep.isEmpty { break }
             active = keep.map { active[$0] }
-            var b = ForwardBatch(sequences: keep.map { [next[$0]] },
-                                 logitsAt: active.indices.map { TokenPosition(row: $0, pos: caches[active[$0]].count) })
-            b.prefixes = active.map { caches[$0] }
-            b.returnKV = true
-            // Release the old copies so the extended caches are appended in place, not copied.
+            // decodeStep appends to the caches in place; moving them out of `caches` first keeps each
+            // uniquely referenced, so nothing is copied (a batch holding them would copy every step).
+            var kv = active.map { caches[$0] }
             for r in active { caches[r] = KVCache(nLayer: 0, kvDim: 0) }
-            step = try model.forward(b)
-            for (i, r) in active.enumerated() { caches[r] = step.kv[i] }
+            logits = try model.decodeStep(keep.map { [next[$0]] }, &kv)
+            for (i, r) in active.enumerated() { caches[r] = kv[i] }
         }
         return out
     }
