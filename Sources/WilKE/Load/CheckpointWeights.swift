@@ -32,8 +32,9 @@ extension ModelConfig {
                   normEps: Float(hp.normEps), ropeTheta: Float(hp.ropeTheta ?? 10000),
                   rotaryDim: arch == .gptj ? (hp.rotaryDim ?? hp.headDim) : (arch == .llama ? hp.headDim : 0),
                   tiedHead: hp.tiedEmbeddings, attentionBias: qkvBias,
-                  // Llama's `attention_bias` also puts a bias on o_proj; Qwen2's q/k/v biases do not.
-                  attentionOutBias: qkvBias && hp.architecture != "qwen2")
+                  // GPT-2's c_proj has a bias; Llama's `attention_bias` also puts one on o_proj; Qwen2's
+                  // q/k/v biases and GPT-J's out_proj do not.
+                  attentionOutBias: arch == .gpt2 || (qkvBias && hp.architecture != "qwen2"))
         try validate()
     }
 }

@@ -17,7 +17,12 @@ public final class LoadedModel: @unchecked Sendable {
     public init(checkpoint: Checkpoint) throws {
         self.checkpoint = checkpoint
         guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
-        config = try ModelConfig(hp)
+        // A config.json gets the engine's stricter reading (activation, rope type, mlp_bias checks).
+        if let path = checkpoint.configPath, let data = FileManager.default.contents(atPath: path) {
+            config = try ModelConfig(hfConfigJSON: data)
+        } else {
+            config = try ModelConfig(hp)
+        }
         model = try TransformerModel(config: config, weights: CheckpointWeights(checkpoint))
         tokenizer = try LoadedModel.tokenizer(for: checkpoint)
     }
@@ -26,7 +31,12 @@ public final class LoadedModel: @unchecked Sendable {
     public init(checkpoint: Checkpoint, patches: [Patch]) throws {
         self.checkpoint = checkpoint
         guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
-        config = try ModelConfig(hp)
+        // A config.json gets the engine's stricter reading (activation, rope type, mlp_bias checks).
+        if let path = checkpoint.configPath, let data = FileManager.default.contents(atPath: path) {
+            config = try ModelConfig(hfConfigJSON: data)
+        } else {
+            config = try ModelConfig(hp)
+        }
         let weights: any WeightSource = patches.isEmpty ? CheckpointWeights(checkpoint) : try PatchedWeights(checkpoint, patches: patches)
         model = try TransformerModel(config: config, weights: weights)
         tokenizer = try LoadedModel.tokenizer(for: checkpoint)
