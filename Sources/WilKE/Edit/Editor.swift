@@ -137,3 +137,31 @@ public final class Editor {
         return zip(logits, target).allSatisfy { row, y in row.indices.max { row[$0] < row[$1] } == y }
     }
 }
+
+extension Editor {
+    /// Re-applies the steps of a patch this editor's model got from an earlier run (the evaluation's
+    /// resume): the same builder calls reproduce byte-identical steps, so the patch continues as if the
+    /// run had never stopped, and the model gets the exact weights. Each step's result hash is checked.
+    public func replay(_ patch: Patch) throws {
+        let ckpt = loaded.checkpoint
+        for (i, step) in patch.steps.enumerated() {
+            let parts = step.tensor.split(separator: ".")
+            guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), parts[2] == "ffn_down",
+                  let t = ckpt.tensor(step.tensor), t.layout != .vector else {
+                throw WilKEError.missingTensor(step.tensor)
+            }
+            let base = current[t.name] ?? ckpt.tensorBytes(t)
+            let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: step.u, v: step.v,
+                                         rank: step.rank, scale: step.scale, promoteTo: .f32, edits: step.edits)
+            guard result.sha256 == step.resultSHA256 else {
+                throw WilKEError.invalidRequest("step \(i + 1) of the saved patch does not reproduce on this model (\(step.tensor))")
+            }
+            current[t.name] = result
+            var stored = [Float](repeating: 0, count: t.elementCount)
+            try result.bytes.withUnsafeBytes { raw in
+                try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(result.dtype, raw, into: $0) }
+            }
+            try loaded.model.setMLPOutputWeight(layer: layer, Checkpoint.logical(stored, of: t))
+        }
+    }
+}

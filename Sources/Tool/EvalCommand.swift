@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import Formats
+import WilKE
+
+extension RootCommand {
+    struct Eval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the paper's lifelong-editing evaluation (edit, score, roll back; S, ES, GS, LS, ERS, ORS).",
+            discussion: """
+                The facts of --data (CounterFact or KnowEdit JSON, or JSONL with target_true) are shuffled with
+                --seed; the first N usable facts are edited one after another, each scored right after its edit
+                (ES, GS, LS) and then rolled back (targets swapped, same layer) without restoring the weights.
+                At checkpoints 1, 2, 4, ..., N the edited facts (ERS) and the next N held-out facts (ORS) are
+                checked for their original object. --out DIR receives config.json, edits.jsonl, summary.json and
+                run.wpatch (`wilke apply` reproduces the final model). Running again with the same DIR and the
+                same settings resumes after the last logged edit.
+
+                  wilke eval model.gguf --data counterfact.json --edits 64 --method wilke --known-filter --out runs/w64
+                """)
+
+        @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
+        var model: String
+
+        @Option(help: "Facts: CounterFact or KnowEdit JSON, or JSONL with target_true.") var data: String
+        @Option(help: "Number of edits N (the held-out set has N facts too).") var edits: Int
+        @Option(help: "wilke (scan layers) or rome (fixed layer).") var method: EditMethod = .wilke
+        @Option(help: "Edit at this layer (both methods; default: rome's layer, or wilke's scan).") var layer: Int?
+        @Option(help: "Seed of the fact order.") var seed: UInt64 = 9
+        @Flag(name: .customLong("known-filter"), help: "Keep only facts the unedited model answers with target_true.") var knownFilter = false
+        @Flag(help: "Skip malformed records of --data (reported) instead of failing.") var lenient = false
+        @Option(help: "Output directory (resumed if it holds the same run).") var out: String
+        @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
+        @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
+        @Option(help: "Forward passes of the δ optimization.") var steps: Int?
+        @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
+
+        func validate() throws {
+            guard edits >= 1 else { throw ValidationError("--edits must be at least 1") }
+        }
+
+        func run() throws {
+            let file = try naming(data) { try RequestFile.load(path: data, lenient: lenient) }
+            for s in file.skipped { printErr("skipped record \(s.index): \(s.reason)") }
+            let loaded = try naming(model) { try LoadedModel(path: model) }
+            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
+            if let layer { hp.romeLayer = layer }
+            if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
+            if let steps { hp.steps = steps }
+            hp.useCovariance = !noCovariance
+            let layers = layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
+            for l in layers where l < 0 || l >= loaded.config.nLayer {
+                throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
+            }
+            let config = EvalConfig(modelPath: model, modelSHA256: EvalConfig.modelDigest(loaded.checkpoint),
+                                    dataPath: data, dataSHA256: try naming(data) { try EvalConfig.fileDigest(data) },
+                                    edits: edits, seed: seed, method: method, layer: layer, knownFilter: knownFilter,
+                                    lenient: lenient, hyperparameters: hp)
+            let solvers = try statistics(loaded, layers: layers, enabled: hp.useCovariance)
+            let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
+                solvers[l].map { cov in { try cov.solve($0) } }
+            }
+            let start = Date()
+            var firstDone: Int?
+            let rows = try naming(out) {
+                try runner.run { event in
+                    switch event {
+                    case .status(let s): printErr(s)
+                    case .edit(let done, let total, let e):
+                        if firstDone == nil { firstDone = done - 1 }
+                        let made = done - (firstDone ?? 0)
+                        let eta = Date().timeIntervalSince(start) / Double(made) * Double(total - done)
+                        var line = String(format: "edit %d/%d: layer %d, ES %.0f", done, total, e.layer, e.scores.es)
+                        if let g = e.scores.gs { line += String(format: ", GS %.2f", g) }
+                        if let l = e.scores.ls { line += String(format: ", LS %.2f", l) }
+                        if let a = e.ers, let b = e.ors { line += String(format: ", ERS %.3f, ORS %.3f", a, b) }
+                        printErr(line + String(format: ", %.1f s, ETA %@", e.seconds, formatSeconds(eta)))
+                    }
+                }
+            }
+            print(EvalTable.text(rows))
+        }
+
+        /// C_l for the layers the edits may touch (as `wilke edit`: cached, or computed in one pass).
+        func statistics(_ loaded: LoadedModel, layers: [Int], enabled: Bool) throws -> [Int: KeyCovariance] {
+            guard enabled else { return [:] }
+            var options = StatsOptions(layers: layers)
+            options.tokens = statsTokens
+            let bar = ProgressBar("key statistics")
+            let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
+            let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
+                                                  options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
+            return Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+        }
+    }
+}
+
+/// The paper's Table 1 layout: one row per checkpoint.
+enum EvalTable {
+    static func text(_ rows: [CheckpointScores]) -> String {
+        func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
+        var lines = [([pad("n", 6)] + ["S", "ES", "GS", "LS", "ERS", "ORS"].map { pad($0, 7) }).joined(separator: " ")]
+        for r in rows {
+            lines.append(String(format: "%6d %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f", r.n, r.s, r.es, r.gs, r.ls, r.ers, r.ors))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

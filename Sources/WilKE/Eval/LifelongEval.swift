@@ -1,0 +1,184 @@
+import Foundation
+import Formats
+import Patch
+
+/// The paper's lifelong-editing protocol (ALGORITHM.md §4.2): edit a fact, score it on its own record,
+/// roll it back (targets swapped, same layer) without restoring the weights, and at checkpoints
+/// {1, 2, 4, …, N} measure how many edited (ERS) and held-out (ORS) facts keep their original object.
+/// Every finished edit is logged and the run's patch saved, so a stopped run resumes where it stopped.
+public final class LifelongEval {
+    public enum Event {
+        /// Status line (selection, resume, checkpoint results).
+        case status(String)
+        /// Edit `done` of `total` finished.
+        case edit(done: Int, total: Int, entry: EvalLogEntry)
+    }
+
+    public let config: EvalConfig
+    public let directory: EvalDirectory
+    /// The model as loaded from the checkpoint, before any edit (the runner edits it in place).
+    public let loaded: LoadedModel
+    public let requests: [EditRequest]
+    public let covariance: (Int) throws -> (([Float]) throws -> [Double])?
+    /// Test hook: stop (as if interrupted) after this many edits in total.
+    public var stopAfter: Int?
+
+    /// - Parameters:
+    ///   - requests: the whole data file, in file order (the runner shuffles with `config.seed`).
+    ///   - covariance: C_l solver per layer, as for `Editor` (nil: C = I).
+    public init(config: EvalConfig, directory: EvalDirectory, loaded: LoadedModel, requests: [EditRequest],
+                covariance: @escaping (Int) throws -> (([Float]) throws -> [Double])?) {
+        self.config = config
+        self.directory = directory
+        self.loaded = loaded
+        self.requests = requests
+        self.covariance = covariance
+    }
+
+    /// Fisher–Yates with SplitMix64, so an order depends on the seed only (not on the Swift version).
+    public static func shuffled<T>(_ items: [T], seed: UInt64) -> [T] {
+        var out = items
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        if out.count > 1 {
+            for i in stride(from: out.count - 1, to: 0, by: -1) {
+                out.swapAt(i, Int(next() % UInt64(i + 1)))
+            }
+        }
+        return out
+    }
+
+    /// The edit stream and the held-out set: the first N and next N usable facts of the shuffled list
+    /// (usable: has target_true, and with the known filter, is answered exactly by the unedited model).
+    public func selectFacts() throws -> (stream: [EditRequest], heldOut: [EditRequest]) {
+        let n = config.edits
+        let candidates = LifelongEval.shuffled(requests, seed: config.seed).filter { $0.targetTrue != nil }
+        var chosen: [EditRequest] = []
+        if config.knownFilter {
+            let probe = ExactMatch(loaded)
+            var start = 0
+            while chosen.count < 2 * n, start < candidates.count {
+                let chunk = Array(candidates[start ..< min(start + 64, candidates.count)])
+                chosen += try probe.known(chunk)
+                start += chunk.count
+            }
+        } else {
+            chosen = Array(candidates.prefix(2 * n))
+        }
+        guard chosen.count >= 2 * n else {
+            let what = config.knownFilter ? "known facts" : "facts with a target_true"
+            throw WilKEError.invalidRequestFile(path: config.dataPath,
+                                                reason: "only \(chosen.count) \(what) for \(n) edits (the protocol needs \(2 * n): the edit stream and as many held-out facts)")
+        }
+        return (Array(chosen[0 ..< n]), Array(chosen[n ..< 2 * n]))
+    }
+
+    /// Runs (or resumes) the protocol; returns the table rows at the checkpoints reached.
+    public func run(progress: ((Event) -> Void)? = nil) throws -> [CheckpointScores] {
+        try directory.create()
+        var log: [EvalLogEntry] = []
+        if let stored = try directory.readConfig() {
+            let diff = stored.differences(from: config)
+            guard diff.isEmpty else {
+                throw WilKEError.io(path: directory.path, reason: "holds a run with a different configuration (\(diff.joined(separator: ", "))); use another directory")
+            }
+            log = try directory.readLog()
+        } else {
+            if FileManager.default.fileExists(atPath: directory.logPath) {
+                throw WilKEError.io(path: directory.path, reason: "has an edit log but no config.json; use another directory")
+            }
+            try directory.writeConfig(config)
+        }
+        let (stream, heldOut) = try selectFacts()
+        progress?(.status("\(stream.count) edits, \(heldOut.count) held-out facts"))
+        let editor = Editor(loaded, hyperparameters: config.hyperparameters, covariance: covariance)
+        // The context templates come from the unedited model, also when resuming.
+        _ = try editor.contextTemplates()
+        if !log.isEmpty {
+            try resume(editor, log: log, stream: stream)
+            progress?(.status("resumed after edit \(log.count) of \(stream.count)"))
+        }
+        let probe = ExactMatch(loaded)
+        let checkpoints = Set(EvalMetrics.checkpoints(upTo: stream.count))
+        while log.count < stream.count {
+            if let stop = stopAfter, log.count >= stop { break }
+            let i = log.count
+            let start = Date()
+            let fact = stream[i]
+            // The reference edits without checking whether the model already gives target_new.
+            let report = try editor.edit(fact, method: config.method, layer: config.layer, allowKnownTarget: true)
+            let scores = try probe.scores(fact)
+            guard let back = fact.swapped() else { preconditionFailure("selected facts have a target_true") }
+            let rollback = try editor.edit(back, method: config.method, layer: report.layer, allowKnownTarget: true)
+            var entry = EvalLogEntry(index: i + 1, caseID: fact.caseID, prompt: fact.prompt, subject: fact.subject,
+                                     targetNew: fact.targetNew, targetTrue: fact.targetTrue ?? "", layer: report.layer,
+                                     rollbackLayer: rollback.layer, scores: scores, ers: nil, ors: nil, steps: 0, seconds: 0)
+            if checkpoints.contains(i + 1) {
+                entry.ers = try probe.retention(Array(stream[0 ... i]))
+                entry.ors = try probe.retention(heldOut)
+            }
+            let patch = editor.patch()
+            entry.steps = patch.steps.count
+            entry.seconds = Date().timeIntervalSince(start)
+            // Patch first: a log line never points past the saved patch.
+            try directory.writeAtomically(try patch.encode(), to: directory.patchPath)
+            try directory.append(entry)
+            log.append(entry)
+            progress?(.edit(done: log.count, total: stream.count, entry: entry))
+        }
+        let rows = LifelongEval.table(log)
+        try writeSummary(rows, log: log, total: stream.count, patchID: editor.patch().id)
+        return rows
+    }
+
+    /// Re-applies the logged edits from the saved patch after checking the log matches the stream.
+    func resume(_ editor: Editor, log: [EvalLogEntry], stream: [EditRequest]) throws {
+        guard log.count <= stream.count else {
+            throw WilKEError.io(path: directory.logPath, reason: "logs \(log.count) edits but the run has \(stream.count)")
+        }
+        for (e, fact) in zip(log, stream) where e.prompt != fact.prompt || e.subject != fact.subject || e.targetNew != fact.targetNew {
+            throw WilKEError.io(path: directory.logPath, reason: "edit \(e.index) is not the stream's fact \"\(fact.filledPrompt)\"")
+        }
+        guard let data = FileManager.default.contents(atPath: directory.patchPath) else {
+            throw WilKEError.io(path: directory.patchPath, reason: "the run's patch is missing")
+        }
+        let saved = try Patch.decode(Array(data))
+        let steps = log.last?.steps ?? 0
+        guard saved.steps.count >= steps else {
+            throw WilKEError.io(path: directory.patchPath, reason: "has \(saved.steps.count) steps but the log needs \(steps)")
+        }
+        // A crash between saving the patch and logging leaves extra steps: they are recomputed.
+        var prefix = saved
+        prefix.steps = Array(saved.steps.prefix(steps))
+        try editor.replay(prefix)
+        // Drops a torn last line, if any, before new lines are appended.
+        try directory.rewriteLog(log)
+    }
+
+    /// Table rows at each checkpoint the log reaches (entries carrying ERS/ORS).
+    public static func table(_ log: [EvalLogEntry]) -> [CheckpointScores] {
+        log.indices.compactMap { i in
+            guard let ers = log[i].ers, let ors = log[i].ors else { return nil }
+            return EvalMetrics.checkpoint(edits: log[...i].map(\.scores), ers: ers, ors: ors)
+        }
+    }
+
+    struct Summary: Codable {
+        var config: EvalConfig
+        var finishedEdits: Int
+        var totalEdits: Int
+        var patchID: String
+        var checkpoints: [CheckpointScores]
+    }
+
+    func writeSummary(_ rows: [CheckpointScores], log: [EvalLogEntry], total: Int, patchID: String) throws {
+        let s = Summary(config: config, finishedEdits: log.count, totalEdits: total, patchID: patchID, checkpoints: rows)
+        try directory.writeAtomically(try EvalDirectory.encode(s, pretty: true), to: directory.summaryPath)
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import Patch
+import Testing
+import TestSupport
+@testable import WilKE
+
+/// The lifelong protocol on the real SmolLM2 with a tiny budget: a run stopped after edit 1 and resumed
+/// ends exactly like an uninterrupted run (same per-edit log, same patch id).
+@Suite(.serialized) struct EvalResumeTests {
+    static let facts = [
+        EditRequest(prompt: "{} is located in the city of", subject: "The Eiffel Tower", targetNew: "Rome", targetTrue: "Paris",
+                    caseID: 1, paraphrasePrompts: ["The Eiffel Tower can be found in the city of"],
+                    neighborhoodPrompts: ["The Louvre is located in the city of"], neighborhoodAnswer: "Paris"),
+        EditRequest(prompt: "The capital of {} is", subject: "France", targetNew: "Berlin", targetTrue: "Paris", caseID: 2,
+                    paraphrasePrompts: ["The capital city of France is"],
+                    neighborhoodPrompts: ["The capital of Italy is"], neighborhoodAnswer: "Rome"),
+        EditRequest(prompt: "The capital of {} is", subject: "Japan", targetNew: "Seoul", targetTrue: "Tokyo", caseID: 3),
+        EditRequest(prompt: "The capital of {} is", subject: "Germany", targetNew: "Vienna", targetTrue: "Berlin", caseID: 4),
+    ]
+
+    static func runner(_ dir: URL, _ loaded: LoadedModel, steps: Int = 3) -> LifelongEval {
+        var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: "llama")
+        hp.useCovariance = false
+        hp.steps = steps
+        hp.templateLengths = [[5, 5]]
+        let config = EvalConfig(modelPath: RealModel.path, modelSHA256: "test-model", dataPath: "facts", dataSHA256: "test-data",
+                                edits: 2, seed: 9, method: .rome, layer: nil, knownFilter: false, lenient: false,
+                                hyperparameters: hp)
+        return LifelongEval(config: config, directory: EvalDirectory(dir.path), loaded: loaded, requests: facts) { _ in nil }
+    }
+
+    @Test(.enabled(if: RealModel.available))
+    func interruptedRunResumesToTheSameResult() throws {
+        let whole = try TestPaths.scratch("eval-whole"), parts = try TestPaths.scratch("eval-parts")
+        defer { try? FileManager.default.removeItem(at: whole); try? FileManager.default.removeItem(at: parts) }
+        let t0 = Date()
+        let rows = try Self.runner(whole, try LoadedModel(path: RealModel.path)).run()
+        let t1 = Date()
+
+        let first = Self.runner(parts, try LoadedModel(path: RealModel.path))
+        first.stopAfter = 1
+        _ = try first.run()
+        #expect(try EvalDirectory(parts.path).readLog().count == 1)
+        // A fresh process: the unedited model again, the logged edit replayed from the saved patch.
+        let resumedRows = try Self.runner(parts, try LoadedModel(path: RealModel.path)).run()
+        print("eval N=2 on SmolLM2: \(t1.timeIntervalSince(t0)) s uninterrupted; rows \(rows)")
+
+        let a = try EvalDirectory(whole.path).readLog(), b = try EvalDirectory(parts.path).readLog()
+        #expect(a.count == 2)
+        #expect(a.map(\.scores) == b.map(\.scores))
+        #expect(a.map(\.ers) == b.map(\.ers) && a.map(\.ors) == b.map(\.ors))
+        #expect(a.map(\.layer) == b.map(\.layer) && a.map(\.steps) == [2, 4] && b.map(\.steps) == [2, 4])
+        #expect(rows == resumedRows && rows.map(\.n) == [1, 2])
+        let pa = try Patch.decode(Array(try Data(contentsOf: URL(fileURLWithPath: EvalDirectory(whole.path).patchPath))))
+        let pb = try Patch.decode(Array(try Data(contentsOf: URL(fileURLWithPath: EvalDirectory(parts.path).patchPath))))
+        #expect(pa.id == pb.id)
+        #expect(pa.steps.count == 4)
+        // Edit then roll-back at the same layer; the roll-back's request is the swapped fact.
+        #expect(pa.steps[1].tensor == pa.steps[0].tensor)
+        #expect(pa.steps[1].edits.first?.requests.first?.targetNew == "Paris")
+        let summary = try Data(contentsOf: URL(fileURLWithPath: EvalDirectory(whole.path).summaryPath))
+        #expect(String(decoding: summary, as: UTF8.self).contains(pa.id))
+    }
+
+    @Test(.enabled(if: RealModel.available))
+    func differentConfigurationIsRefused() throws {
+        let dir = try TestPaths.scratch("eval-config")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let loaded = try LoadedModel(path: RealModel.path)
+        let first = Self.runner(dir, loaded)
+        first.stopAfter = 0
+        _ = try first.run()
+        #expect {
+            _ = try Self.runner(dir, loaded, steps: 4).run()
+        } throws: { "\($0)".contains("different configuration (hyper-parameters)") }
+    }
+}
