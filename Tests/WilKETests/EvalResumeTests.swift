@@ -57,7 +57,9 @@ import TestSupport
         #expect(pa.steps.count == 4)
         // Edit then roll-back at the same layer; the roll-back's request is the swapped fact.
         #expect(pa.steps[1].tensor == pa.steps[0].tensor)
-        #expect(pa.steps[1].edits.first?.requests.first?.targetNew == "Paris")
+        let edit = try #require(pa.steps[0].edits.first?.requests.first), back = try #require(pa.steps[1].edits.first?.requests.first)
+        #expect(back.targetNew == edit.targetTrue && back.targetTrue == edit.targetNew && back.prompt == edit.prompt)
+        #expect(a.map(\.targetNew).contains(edit.targetNew))
         let summary = try Data(contentsOf: URL(fileURLWithPath: EvalDirectory(whole.path).summaryPath))
         #expect(String(decoding: summary, as: UTF8.self).contains(pa.id))
     }
