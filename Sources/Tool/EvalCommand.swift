@@ -8,13 +8,13 @@ extension RootCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the paper's lifelong-editing evaluation (edit, score, roll back; S, ES, GS, LS, ERS, ORS).",
             discussion: """
-                The facts of --data (CounterFact or KnowEdit JSON, or JSONL with target_true) are shuffled with
-                --seed; the first N usable facts are edited one after another, each scored right after its edit
-                (ES, GS, LS) and then rolled back (targets swapped, same layer) without restoring the weights.
-                At checkpoints 1, 2, 4, ..., N the edited facts (ERS) and the next N held-out facts (ORS) are
-                checked for their original object. --out DIR receives config.json, edits.jsonl, summary.json and
-                run.wpatch (`wilke apply` reproduces the final model). Running again with the same DIR and the
-                same settings resumes after the last logged edit.
+                The facts of --data (CounterFact or KnowEdit JSON, or JSONL with target_true) are shuffled with \
+                --seed; the first N usable facts are edited one after another, each scored right after its edit (ES, \
+                GS, LS) and then rolled back (targets swapped, same layer) without restoring the weights. At \
+                checkpoints 1, 2, 4, ..., N the edited facts (ERS) and the next N held-out facts (ORS) are checked \
+                for their original object. --out DIR receives config.json, edits.jsonl, summary.json and run.wpatch \
+                (`wilke apply` reproduces the final model). Running again with the same DIR and the same settings \
+                resumes after the last logged edit.
 
                   wilke eval model.gguf --data counterfact.json --edits 64 --method wilke --known-filter --out runs/w64
                 """)
@@ -60,16 +60,15 @@ extension RootCommand {
             let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
                 solvers[l].map { cov in { try cov.solve($0) } }
             }
-            let start = Date()
-            var firstDone: Int?
+            var spent: [Double] = []
             let rows = try naming(out) {
                 try runner.run { event in
                     switch event {
                     case .status(let s): printErr(s)
                     case .edit(let done, let total, let e):
-                        if firstDone == nil { firstDone = done - 1 }
-                        let made = done - (firstDone ?? 0)
-                        let eta = Date().timeIntervalSince(start) / Double(made) * Double(total - done)
+                        // From this session's edits only (resumed ones were not timed here).
+                        spent.append(e.seconds)
+                        let eta = spent.reduce(0, +) / Double(spent.count) * Double(total - done)
                         var line = String(format: "edit %d/%d: layer %d, ES %.0f", done, total, e.layer, e.scores.es)
                         if let g = e.scores.gs { line += String(format: ", GS %.2f", g) }
                         if let l = e.scores.ls { line += String(format: ", LS %.2f", l) }
