@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 import Patch
 import Testing
 import TestSupport
@@ -34,7 +35,8 @@ import TestSupport
         let whole = try TestPaths.scratch("eval-whole"), parts = try TestPaths.scratch("eval-parts")
         defer { try? FileManager.default.removeItem(at: whole); try? FileManager.default.removeItem(at: parts) }
         let t0 = Date()
-        let rows = try Self.runner(whole, try LoadedModel(path: RealModel.path)).run()
+        let wholeRunner = Self.runner(whole, try LoadedModel(path: RealModel.path))
+        let rows = try wholeRunner.run()
         let t1 = Date()
 
         let first = Self.runner(parts, try LoadedModel(path: RealModel.path))
@@ -60,6 +62,14 @@ import TestSupport
         let edit = try #require(pa.steps[0].edits.first?.requests.first), back = try #require(pa.steps[1].edits.first?.requests.first)
         #expect(back.targetNew == edit.targetTrue && back.targetTrue == edit.targetNew && back.prompt == edit.prompt)
         #expect(a.map(\.targetNew).contains(edit.targetNew))
+        // The saved patch applied to the checkpoint (as `wilke apply` does) is the run's final model.
+        let applied = try LoadedModel(checkpoint: try Checkpoint.open(RealModel.path), patches: [pa])
+        let ids = try applied.encodePrompt("The capital of France is")
+        let x = try applied.model.forward(ForwardBatch(sequences: [ids], logitsAt: [TokenPosition(row: 0, pos: ids.count - 1)])).logits[0]
+        let y = try wholeRunner.loaded.model.forward(ForwardBatch(sequences: [ids], logitsAt: [TokenPosition(row: 0, pos: ids.count - 1)])).logits[0]
+        let diff = zip(x, y).map { abs($0 - $1) }.max() ?? .infinity
+        print("patched checkpoint vs the run's model: max |logit diff| \(diff)")
+        #expect(diff < 1e-4)
         let summary = try Data(contentsOf: URL(fileURLWithPath: EvalDirectory(whole.path).summaryPath))
         #expect(String(decoding: summary, as: UTF8.self).contains(pa.id))
     }
