@@ -74,6 +74,26 @@ import TestSupport
         #expect(String(decoding: summary, as: UTF8.self).contains(pa.id))
     }
 
+    /// A crash after the patch was saved but before its log line was written: the extra steps are
+    /// dropped, the edit is made again, and the run ends as if it had not crashed.
+    @Test(.enabled(if: RealModel.available))
+    func patchAheadOfTheLogIsRecomputed() throws {
+        let dir = try TestPaths.scratch("eval-crash")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let d = EvalDirectory(dir.path)
+        _ = try Self.runner(dir, try LoadedModel(path: RealModel.path)).run()
+        let full = try d.readLog()
+        let fullID = try Patch.decode(Array(try Data(contentsOf: URL(fileURLWithPath: d.patchPath)))).id
+        // Keep the 4-step patch, drop the second log line and leave half of it, as a torn append.
+        let firstLine = try JSONEncoder().encode(full[0])
+        try (firstLine + Data("\n{\"index\":2,".utf8)).write(to: URL(fileURLWithPath: d.logPath))
+        #expect(try d.readLog() == [full[0]])
+        _ = try Self.runner(dir, try LoadedModel(path: RealModel.path)).run()
+        let again = try d.readLog()
+        #expect(again.map(\.scores) == full.map(\.scores) && again.map(\.steps) == [2, 4])
+        #expect(try Patch.decode(Array(try Data(contentsOf: URL(fileURLWithPath: d.patchPath)))).id == fullID)
+    }
+
     @Test(.enabled(if: RealModel.available))
     func differentConfigurationIsRefused() throws {
         let dir = try TestPaths.scratch("eval-config")
