@@ -4,8 +4,8 @@
 set -euo pipefail
 venv="${WILKE_VENV:-${WILKE_CACHE:-$HOME/.cache/wilke}/venv}"
 req="$(cd "$(dirname "$0")/.." && pwd)/samples/reference/requirements.txt"
-if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements.txt"; then
-  python3 -m venv "$venv" >&2
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv" >&2
+if ! cmp -s "$req" "$venv/.requirements.txt"; then
   "$venv/bin/pip" install --quiet -r "$req" >&2
   cp "$req" "$venv/.requirements.txt"
 fi

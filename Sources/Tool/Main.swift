@@ -5,8 +5,12 @@ import WilKE
 /// one, see BLASKernel), then runs the command line.
 @main
 enum Main {
+    /// Verbs that run the model; the others never touch BLAS and should not pay for a restart.
+    static let computeVerbs: Set<String> = ["ask", "edit", "stats", "eval", "dev"]
+
     static func main() {
-        if let core = BLASKernel.betterCoreType() {
+        if CommandLine.arguments.count > 1, computeVerbs.contains(CommandLine.arguments[1]),
+           let core = BLASKernel.betterCoreType() {
             setenv("OPENBLAS_CORETYPE", core, 1)
             setenv("WILKE_BLAS_REEXEC", "1", 1)
             var args = CommandLine.arguments.map { strdup($0) }
