@@ -1,18 +1,12 @@
 import Formats
 @testable import Patch
 
-/// Seeded SplitMix64 so every generated tensor and factor is reproducible.
-struct SeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+import TestSupport
 
+/// Seeded SplitMix64 so every generated tensor and factor is reproducible.
+typealias SeededRNG = SplitMix64
+
+extension SplitMix64 {
     /// An approximately standard normal sample: the sum of 12 uniforms minus 6 (Irwin–Hall). Only
     /// additions, so the committed fixtures regenerate identically wherever libm differs.
     mutating func normal() -> Float {
