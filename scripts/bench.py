@@ -148,7 +148,7 @@ def section_engine(a, out):
     w = json.loads(r.stdout.strip().splitlines()[-1])
     t = torch_bench(a, "prefill,generate", ["--runs", "3"]) or {}
     out.append(f"SmolLM2-135M Q4_1, dequantized to f32 at load ({w['load_seconds']:.1f} s, peak RSS {w['peak_rss_mib']:.0f} MiB), "
-               f"OpenBLAS kernel {w['blas_core']}, PyTorch {t.get('torch', '?')} with 2 threads in the same run.\n")
+               f"OpenBLAS kernel {w['blas_core']}, PyTorch 2.13 CPU (samples/reference/bench_torch.py) with 2 threads in the same run.\n")
     out.append("| work | wilke | PyTorch | ratio |")
     out.append("|---|---|---|---|")
     tp = t.get("prefill_tokens_per_s")
