@@ -18,39 +18,10 @@ extension RootCommand {
                   wilke apply smollm2-hf a.wpatch b.wpatch --in-place
                 """)
 
-        @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
-        var model: String
-
-        @Argument(help: "Patches, applied in this order.")
-        var patches: [String]
-
-        @Option(name: .shortAndLong, help: "Output checkpoint (same kind as the input).")
-        var output: String?
-
-        @Flag(name: .long, help: "Rewrite the input itself (atomically, file by file).")
-        var inPlace = false
-
-        @Flag(name: .long, help: "Apply despite hash or model mismatches and an existing record; replace an existing output.")
-        var force = false
-
-        @Flag(name: .long, help: "Print JSON.")
-        var json = false
-
-        func validate() throws {
-            guard !patches.isEmpty else { throw ValidationError("give at least one patch") }
-        }
+        @OptionGroup var args: PatchingArguments
 
         func run() throws {
-            ignoreFileSizeSignal()
-            let out = try outputChoice(output: output, inPlace: inPlace)
-            let ps = try patches.map(readPatch)
-            let ckpt = try naming(model) { try Checkpoint.open(model) }
-            let bar = ProgressBar("apply")
-            let report = try naming(model) {
-                try CheckpointPatching.apply(ps, to: ckpt, output: out, options: PatchingOptions(force: force, overwrite: force),
-                                             progress: bar.update)
-            }
-            try printPatchingReport(report, verb: "applied", patches: ps, output: out ?? model, json: json)
+            try args.run("apply") { ps, ckpt, out, opts, progress in try CheckpointPatching.apply(ps, to: ckpt, output: out, options: opts, progress: progress) }
         }
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import Formats
 import Patch
@@ -51,5 +52,42 @@ func outputChoice(output: String?, inPlace: Bool) throws -> String? {
     case (_?, true): throw CLIError("-o and --in-place exclude each other")
     case let (o?, false): return o
     case (nil, true): return nil
+    }
+}
+
+/// The arguments `apply` and `revert` share: a checkpoint, patches in the order they are (or were)
+/// applied, and where the result goes.
+struct PatchingArguments: ParsableArguments {
+    @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
+    var model: String
+
+    @Argument(help: "Patches, in the order they are (or were) applied.")
+    var patches: [String]
+
+    @Option(name: .shortAndLong, help: "Output checkpoint (same kind as the input).")
+    var output: String?
+
+    @Flag(name: .long, help: "Rewrite the input itself (atomically, file by file).")
+    var inPlace = false
+
+    @Flag(name: .long, help: "Go on despite hash or model mismatches and the checkpoint's record; replace an existing output.")
+    var force = false
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard !patches.isEmpty else { throw ValidationError("give at least one patch") }
+    }
+
+    /// Opens everything and runs `body` (apply or revert) with a progress bar labelled `verb`.
+    func run(_ verb: String, _ body: ([Patch], Checkpoint, String?, PatchingOptions, @escaping (Int, Int) -> Void) throws -> PatchingReport) throws {
+        ignoreFileSizeSignal()
+        let out = try outputChoice(output: output, inPlace: inPlace)
+        let ps = try patches.map(readPatch)
+        let ckpt = try naming(model) { try Checkpoint.open(model) }
+        let bar = ProgressBar(verb)
+        let report = try naming(model) { try body(ps, ckpt, out, PatchingOptions(force: force, overwrite: force), bar.update) }
+        try printPatchingReport(report, verb: verb == "apply" ? "applied" : "reverted", patches: ps, output: out ?? model, json: json)
     }
 }
