@@ -13,17 +13,7 @@ struct TokenizerBPETests {
     func idsMatch() throws {
         let tok = try Self.load()
         let ref = try TokenizerFixtures.reference("gpt2_fixture_ids.json")
-        var wrong = 0
-        for c in ref.cases {
-            let got = tok.encode(c.text, addSpecial: false)
-            if got != c.ids {
-                wrong += 1
-                let at = TokenizerFixtures.firstDifference(got, c.ids) ?? 0
-                Issue.record("\(c.text.debugDescription): first difference at \(at): got \(got.dropFirst(at).prefix(6)), want \(c.ids.dropFirst(at).prefix(6))")
-            }
-            #expect(tok.encode(c.text, addSpecial: true) == c.ids_special)
-        }
-        print("gpt2 fixture: \(ref.cases.count) cases, \(wrong) mismatched")
+        let wrong = TokenizerFixtures.compareIDs(tok, ref, label: "gpt2 fixture")
         #expect(wrong == 0)
         #expect(tok.vocabularySize == ref.vocab_size)
     }

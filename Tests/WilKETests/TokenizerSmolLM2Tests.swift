@@ -9,19 +9,10 @@ import TestSupport
 struct TokenizerSmolLM2Tests {
     static func check(_ tok: BPETokenizer, _ reference: String) throws -> Int {
         let ref = try TokenizerFixtures.reference(reference)
-        var wrong = 0
-        for c in ref.cases {
-            let got = tok.encode(c.text, addSpecial: false)
-            if got != c.ids {
-                wrong += 1
-                let at = TokenizerFixtures.firstDifference(got, c.ids) ?? 0
-                Issue.record("\(reference) \(c.text.prefix(60).debugDescription): first difference at \(at): got \(got.dropFirst(at).prefix(6)), want \(c.ids.dropFirst(at).prefix(6))")
-            }
-            #expect(tok.encode(c.text, addSpecial: true) == c.ids_special)
+        let wrong = TokenizerFixtures.compareIDs(tok, ref, label: reference) { c, got in
             #expect(tok.decode(c.ids) == c.decoded)
             #expect(tok.decode(got) == c.text)
         }
-        print("\(reference): \(ref.cases.count) cases, \(wrong) mismatched")
         return wrong
     }
 
