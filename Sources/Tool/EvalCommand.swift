@@ -13,7 +13,8 @@ extension RootCommand {
                 GS, LS) and then rolled back (targets swapped, same layer) without restoring the weights. At \
                 checkpoints 1, 2, 4, ..., N the edited facts (ERS) and the next N held-out facts (ORS) are checked \
                 for their original object. --out DIR receives config.json, edits.jsonl, summary.json and run.wpatch \
-                (`wilke apply` reproduces the final model). Running again with the same DIR and the same settings \
+                (`wilke apply` reproduces the final model), and the figures metrics.svg (scores against edits, log \
+                scale), norms.svg (norm of each edited weight matrix against edits) and layers.svg (layers chosen). Running again with the same DIR and the same settings \
                 resumes after the last logged edit.
 
                   wilke eval model.gguf --data counterfact.json --edits 64 --method wilke --known-filter --out runs/w64
@@ -73,11 +74,13 @@ extension RootCommand {
                         if let g = e.scores.gs { line += String(format: ", GS %.2f", g) }
                         if let l = e.scores.ls { line += String(format: ", LS %.2f", l) }
                         if let a = e.ers, let b = e.ors { line += String(format: ", ERS %.3f, ORS %.3f", a, b) }
-                        printErr(line + String(format: ", %.1f s, ETA %@", e.seconds, formatSeconds(eta)))
+                        if let a = e.editSeconds, let b = e.rollbackSeconds { line += String(format: "; edit %.1f s, roll-back %.1f s", a, b) }
+                        printErr(line + String(format: "; %.1f s in all, ETA %@", e.seconds, formatSeconds(eta)))
                     }
                 }
             }
             print(EvalTable.text(rows))
+            printErr("figures: " + EvalPlots.files.map { out + "/" + $0 }.joined(separator: ", "))
         }
 
         /// C_l for the layers the edits may touch (as `wilke edit`: cached, or computed in one pass).

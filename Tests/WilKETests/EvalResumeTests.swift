@@ -72,6 +72,15 @@ import TestSupport
         #expect(diff < 1e-4)
         let summary = try Data(contentsOf: URL(fileURLWithPath: EvalDirectory(whole.path).summaryPath))
         #expect(String(decoding: summary, as: UTF8.self).contains(pa.id))
+        // Timing and the edited matrices' norms are logged; the figures are written next to the summary.
+        #expect(a.allSatisfy { ($0.editSeconds ?? 0) > 0 && ($0.rollbackSeconds ?? 0) > 0 })
+        let w = wholeRunner.loaded.model.mlpOutputWeight(layer: a[1].layer)
+        let norm = sqrt(w.reduce(0.0) { $0 + Double($1) * Double($1) })
+        #expect(a[1].norms?[String(a[1].layer)] == norm)
+        for f in EvalPlots.files {
+            let svg = try String(contentsOfFile: whole.path + "/" + f, encoding: .utf8)
+            #expect(svg.hasPrefix("<?xml") && svg.contains("</svg>"))
+        }
     }
 
     /// A crash after the patch was saved but before its log line was written: the extra steps are

@@ -73,7 +73,13 @@ public struct EvalLogEntry: Codable, Equatable, Sendable {
     public var ors: Double?
     /// Patch steps after this edit and its roll-back (the resume point in the saved patch).
     public var steps: Int
+    /// Wall time of the whole entry (edit, scoring, roll-back, retention checks).
     public var seconds: Double
+    /// Wall time of the edit alone and of the roll-back alone (absent in logs of older runs).
+    public var editSeconds: Double? = nil
+    public var rollbackSeconds: Double? = nil
+    /// Frobenius norm of every MLP down-projection edited so far, after this roll-back, by layer.
+    public var norms: [String: Double]? = nil
 }
 
 /// The files of an evaluation directory: config.json, edits.jsonl (one fsynced line per finished edit),

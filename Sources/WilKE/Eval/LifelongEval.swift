@@ -126,6 +126,9 @@ public final class LifelongEval {
             let patch = editor.patch()
             entry.steps = patch.steps.count
             entry.seconds = Date().timeIntervalSince(start)
+            entry.editSeconds = report.seconds
+            entry.rollbackSeconds = rollback.seconds
+            entry.norms = editedNorms(patch)
             // Patch first: a log line never points past the saved patch.
             try directory.writeAtomically(try patch.encode(), to: directory.patchPath)
             try directory.append(entry)
@@ -169,16 +172,42 @@ public final class LifelongEval {
         }
     }
 
+    /// ‖W_l‖_F of each down-projection the patch has touched so far, from the model's current weights.
+    func editedNorms(_ patch: Patch) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for step in patch.steps {
+            let parts = step.tensor.split(separator: ".")
+            guard parts.count == 4, let l = Int(parts[1]), out[String(l)] == nil else { continue }
+            let w = loaded.model.mlpOutputWeight(layer: l)
+            out[String(l)] = sqrt(w.reduce(0.0) { $0 + Double($1) * Double($1) })
+        }
+        return out
+    }
+
     struct Summary: Codable {
         var config: EvalConfig
         var finishedEdits: Int
         var totalEdits: Int
         var patchID: String
         var checkpoints: [CheckpointScores]
+        /// Medians over the logged edits that were timed (wall seconds of one edit / one roll-back).
+        var medianEditSeconds: Double?
+        var medianRollbackSeconds: Double?
+    }
+
+    static func median(_ xs: [Double]) -> Double? {
+        guard !xs.isEmpty else { return nil }
+        let s = xs.sorted(), m = s.count / 2
+        return s.count % 2 == 1 ? s[m] : (s[m - 1] + s[m]) / 2
     }
 
     func writeSummary(_ rows: [CheckpointScores], log: [EvalLogEntry], total: Int, patchID: String) throws {
-        let s = Summary(config: config, finishedEdits: log.count, totalEdits: total, patchID: patchID, checkpoints: rows)
+        let s = Summary(config: config, finishedEdits: log.count, totalEdits: total, patchID: patchID, checkpoints: rows,
+                        medianEditSeconds: Self.median(log.compactMap(\.editSeconds)),
+                        medianRollbackSeconds: Self.median(log.compactMap(\.rollbackSeconds)))
         try directory.writeAtomically(try EvalDirectory.encode(s, pretty: true), to: directory.summaryPath)
+        for (file, svg) in EvalPlots.render(log, rows: rows, method: config.method) {
+            try directory.writeAtomically(Array(svg.utf8), to: directory.path + "/" + file)
+        }
     }
 }
