@@ -187,6 +187,21 @@ def section_edits(a, out):
     out.append(f"| WilKE, scan of layers 0-14 + apply, C from `wilke stats` | {wilke_wall:.1f} s ({w['seconds']:.1f} s, layer {w['layer']}) | "
                "not run (the reference takes a median 502 s on this machine kind, ALGORITHM.md) | |")
     out.append("")
+    peak = [json.loads(l) for l in subprocess.run([a.bin, "dev", "blas", "--peak"], check=True, capture_output=True,
+                                                   text=True).stdout.splitlines() if l.startswith("{")]
+    big, shapes = peak[0], peak[1:]
+    out.append(f"FLOP count per edit (every BLAS call counted by `BLAS.operations`; attention scores, norms and RoPE "
+               f"are outside it and small) against the sgemm peak measured in the same run: {big['gflops']:.0f} GFLOP/s "
+               f"for 1024^3, " + ", ".join(f"{x['gflops']:.0f} GFLOP/s for {x['m']}x{x['k']} @ {x['k']}x{x['n']}" for x in shapes)
+               + " (an edit step's MLP shapes).\n")
+    out.append("| edit | BLAS GFLOP | wall of the edit | achieved GFLOP/s | of the 1024^3 peak | reference formulation (ALGORITHM.md §8, ~170 GFLOP per step) |")
+    out.append("|---|---|---|---|---|---|")
+    for label, r, steps in [("ROME at layer 4, C = I", e, len(e["losses"])), ("WilKE, scan of layers 0-14", w, None)]:
+        gf = r["blas_flops"] / 1e9
+        ref = f"~{170 * steps:,} GFLOP ({steps} passes)" if steps else "~15 x a ROME edit"
+        out.append(f"| {label} | {gf:,.1f} | {r['seconds']:.1f} s | {gf / r['seconds']:.1f} | "
+                   f"{gf / r['seconds'] / big['gflops']:.0%} | {ref} |")
+    out.append("")
     stat = st.get("statistics") or {}
     samp = st.get("sampling") or {}
     if stat:

@@ -71,8 +71,30 @@ extension RootCommand.Dev {
 
 extension RootCommand.Dev {
     struct BLASInfo: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "blas", abstract: "Print the OpenBLAS kernel in use.")
-        func run() { print("openblas core: \(BLAS.coreName) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))") }
+        static let configuration = CommandConfiguration(commandName: "blas", abstract: "Print the OpenBLAS kernel in use; --peak measures sgemm GFLOP/s.")
+        @Flag(help: "Measure sgemm throughput (JSON lines): a large square product and an edit step's shapes.") var peak = false
+
+        func run() {
+            guard peak else {
+                print("openblas core: \(BLAS.coreName) (OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"))")
+                return
+            }
+            // [m, n, k]: the peak, then SmolLM2's MLP up/down projections on ~176 positions (an edit step).
+            for (m, n, k) in [(1024, 1024, 1024), (176, 1536, 576), (176, 576, 1536)] {
+                let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: k * n)
+                var c = [Float](repeating: 0, count: m * n)
+                var best = Double.infinity
+                for _ in 0..<7 {
+                    let s = DispatchTime.now().uptimeNanoseconds
+                    let reps = max(1, 2_000_000_000 / (2 * m * n * k))
+                    for _ in 0..<reps {
+                        BLAS.sgemm(transA: false, transB: false, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: n)
+                    }
+                    best = min(best, Double(DispatchTime.now().uptimeNanoseconds - s) / 1e9 / Double(reps))
+                }
+                print(#"{"kernel":"sgemm","m":\#(m),"n":\#(n),"k":\#(k),"gflops":\#(String(format: "%.1f", 2 * Double(m * n * k) / best / 1e9)),"core":"\#(BLAS.coreName)"}"#)
+            }
+        }
     }
 }
 

@@ -82,10 +82,12 @@ extension RootCommand {
             }
             let solvers = try keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
             let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
-            var reports: [EditReport] = []
+            var reports: [EditReport] = [], flops: [Int] = []
             for (i, r) in list.enumerated() {
                 printErr("edit \(i + 1)/\(list.count): \"\(r.filledPrompt)\" -> \"\(r.targetNew)\" (\(method.rawValue))")
+                let before = BLAS.operations
                 let report = try editor.edit(r, method: method, allowKnownTarget: allowKnown) { printErr("  " + $0) }
+                flops.append(BLAS.operations - before)
                 reports.append(report)
                 printErr(EditReportText.line(report))
             }
@@ -95,7 +97,7 @@ extension RootCommand {
             try out.write(bytes)
             try out.commit()
             printErr("wrote \(output): \(patch.steps.count) step(s), \(bytes.count) bytes, id \(patch.id.prefix(16))")
-            if json { print(try EditReportText.json(reports, patch: patch, path: output)) }
+            if json { print(try EditReportText.json(reports, flops: flops, patch: patch, path: output)) }
         }
 
         func loadRequests() throws -> [EditRequest] {
@@ -144,12 +146,14 @@ enum EditReportText {
         return s + String(format: ", %.1f s", r.seconds)
     }
 
-    static func json(_ reports: [EditReport], patch: Patch, path: String) throws -> String {
-        let edits: [[String: Any]] = reports.map { r in
+    /// - flops: BLAS floating-point operations of each edit (the bulk of its arithmetic), in order
+    static func json(_ reports: [EditReport], flops: [Int], patch: Patch, path: String) throws -> String {
+        let edits: [[String: Any]] = zip(reports, flops).map { r, f in
             var o: [String: Any] = [
                 "prompt": r.request.prompt, "subject": r.request.subject, "target_new": r.request.targetNew,
                 "method": r.method.rawValue, "layer": r.layer, "losses": r.losses.map(Double.init),
                 "adam_steps": r.adamSteps, "p_new_before": r.newBefore, "p_new_after": r.newAfter, "seconds": r.seconds,
+                "blas_flops": f,
                 "relative_update": Dictionary(uniqueKeysWithValues: r.relativeSizes.map { (String($0.key), Double($0.value)) }),
             ]
             if let t = r.request.targetTrue { o["target_true"] = t }

@@ -1,8 +1,15 @@
 import COpenBLAS
+import Synchronization
 
 /// Row-major sgemm (and sgemv, syrk, Cholesky), the only file that imports COpenBLAS:
 /// C[M,N] = alpha * op(A) * op(B) + beta * C, with op(A) [M,K], op(B) [K,N].
 public enum BLAS {
+    /// Floating-point operations issued to the BLAS calls below since the process started (2·m·n·k per
+    /// sgemm, 2·m·n per sgemv, n·n·k per syrk): the benchmark's FLOP count of an edit, measured, not estimated.
+    /// Process-wide, so it is only meaningful around work that runs alone.
+    public static var operations: Int { counter.load(ordering: .relaxed) }
+    static let counter = Atomic<Int>(0)
+
     public static func sgemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -10,6 +17,7 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0 && m <= Int(Int32.max) && n <= Int(Int32.max) && k <= Int(Int32.max))
+        counter.add(2 * m * n * k, ordering: .relaxed)
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
@@ -21,6 +29,7 @@ public enum BLAS {
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
         precondition(m >= 0 && n >= 0 && m <= Int(Int32.max) && n <= Int(Int32.max) && lda <= Int(Int32.max))
+        counter.add(2 * m * n, ordering: .relaxed)
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda),
                     x, 1, beta, y, 1)
     }
@@ -32,6 +41,7 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         precondition(n >= 0 && k >= 0 && n <= Int(Int32.max) && k <= Int(Int32.max) && lda <= Int(Int32.max))
+        counter.add(n * n * k, ordering: .relaxed)
         cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
     }
 
@@ -41,6 +51,7 @@ public enum BLAS {
         beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         precondition(n >= 0 && k >= 0 && n <= Int(Int32.max) && k <= Int(Int32.max) && lda <= Int(Int32.max))
+        counter.add(n * n * k, ordering: .relaxed)
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
     }
 
