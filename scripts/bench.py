@@ -160,6 +160,18 @@ def section_engine(a, out):
     out.append(f"| greedy generation, 32 tokens (KV cache) | {w['generate_tokens_per_s']:.1f} tok/s | "
                + (f"{tg:.1f} tok/s | {w['generate_tokens_per_s'] / tg:.2f}x |" if tg else "n/a | |"))
     out.append("")
+    peak = json.loads(subprocess.run([a.bin, "dev", "blas", "--peak"], check=True, capture_output=True,
+                                     text=True).stdout.splitlines()[0])["gflops"]
+    n = 22 * 16
+    fa, fl = w["blas_flops_all_logits"] / 1e9, w["blas_flops_last_logits"] / 1e9
+    out.append(f"FLOP floor of the batch prefill: one forward with logits at every position is {fa:.1f} GFLOP of matrix "
+               f"products (BLAS calls counted), {fl:.1f} GFLOP with logits at the last token only. At the OpenBLAS sgemm "
+               f"peak measured in this run ({peak:.0f} GFLOP/s for 1024^3) the fastest possible all-logits prefill is "
+               f"{n / (fa / peak):.0f} tok/s and the last-token one {n / (fl / peak):.0f} tok/s"
+               + (f"; PyTorch's all-logits run does {fa * tp / n:.0f} GFLOP/s, so 2x PyTorch would need "
+                  f"{2 * fa * tp / n:.0f} GFLOP/s ({2 * fa * tp / n / peak:.1f}x the sgemm peak) for the same work, "
+                  f"or {2 * tp / n * fl:.0f} GFLOP/s when only the last logits are computed." if tp else ".")
+               + "\n")
 
 
 def section_edits(a, out):

@@ -129,6 +129,13 @@ extension RootCommand.Dev {
             let last = ForwardBatch(sequences: seqs, logitsAt: seqs.indices.map { TokenPosition(row: $0, pos: tokens - 1) })
             let tAll = try median { _ = try loaded.model.forward(all) }
             let tLast = try median { _ = try loaded.model.forward(last) }
+            // Matrix-product work of one forward of each kind (what the FLOP floor is computed from).
+            var o = BLAS.operations
+            _ = try loaded.model.forward(all)
+            let flopsAll = BLAS.operations - o
+            o = BLAS.operations
+            _ = try loaded.model.forward(last)
+            let flopsLast = BLAS.operations - o
             let prompt = try loaded.encodePrompt("The Eiffel Tower is located in the city of")
             var produced = 0
             let tGen = try median {
@@ -138,7 +145,7 @@ extension RootCommand.Dev {
             var usage = rusage()
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let n = Double(rows * tokens)
-            print(#"{"load_seconds":\#(loadSeconds),"prefill_all_logits_tokens_per_s":\#(n / tAll),"prefill_last_logits_tokens_per_s":\#(n / tLast),"generate_tokens_per_s":\#(Double(produced) / tGen),"generated":\#(produced),"peak_rss_mib":\#(Double(usage.ru_maxrss) / 1024),"blas_core":"\#(BLAS.coreName)"}"#)
+            print(#"{"load_seconds":\#(loadSeconds),"prefill_all_logits_tokens_per_s":\#(n / tAll),"prefill_last_logits_tokens_per_s":\#(n / tLast),"generate_tokens_per_s":\#(Double(produced) / tGen),"generated":\#(produced),"peak_rss_mib":\#(Double(usage.ru_maxrss) / 1024),"blas_core":"\#(BLAS.coreName)","blas_flops_all_logits":\#(flopsAll),"blas_flops_last_logits":\#(flopsLast)}"#)
         }
     }
 }
