@@ -145,3 +145,31 @@ import TestSupport
         #expect((0..<2).map { run.fx.model.mlpOutputWeight(layer: $0) } == w0)
     }
 }
+
+@Suite struct MemitHyperparameterTests {
+    @Test func defaultLayersFollowTheReferenceConfigsOrROMEsLayer() {
+        let xl = EditHyperparameters.defaults(layers: 48, architecture: "gpt2")
+        #expect(xl.memitLayers == Array(13...17) && xl.memitLambda == 20000)
+        #expect(EditHyperparameters.defaults(layers: 28, architecture: "gptj").memitLayers == Array(3...8))
+        let smol = EditHyperparameters.defaults(layers: 30, architecture: "llama")
+        #expect(smol.memitLayers == Array(3...7) && smol.memitLambda == 15000 && smol.memitClampNormFactor == 0.75)
+        #expect(EditHyperparameters.defaults(layers: 2, architecture: "llama").memitLayers == [0, 1])
+        #expect(smol.memitRecord["layers"] == "3,4,5,6,7" && smol.memitRecord["clamp_norm_factor"] == "0.75")
+        #expect(smol.record["layers"] == nil)  // ROME / WilKE patches record what they did before
+    }
+
+    /// Settings saved before MEMIT existed (an evaluation run's config) decode to today's defaults, so
+    /// `wilke eval` still resumes such a run; today's settings round-trip.
+    @Test func settingsWithoutMemitFieldsDecodeToTheDefaults() throws {
+        let smol = EditHyperparameters.defaults(layers: 30, architecture: "llama")
+        var old = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(smol)) as? [String: Any])
+        for k in ["memitLayers", "memitLambda", "memitClampNormFactor", "memitTemplateLengths"] {
+            #expect(old.removeValue(forKey: k) != nil, "\(k)")
+        }
+        let decoded = try JSONDecoder().decode(EditHyperparameters.self, from: try JSONSerialization.data(withJSONObject: old))
+        #expect(decoded == smol)
+        var changed = smol
+        changed.memitLayers = [2, 9]; changed.memitLambda = 5; changed.steps = 7
+        #expect(try JSONDecoder().decode(EditHyperparameters.self, from: try JSONEncoder().encode(changed)) == changed)
+    }
+}

@@ -65,7 +65,9 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         var memit = memitWindow(romeLayer: rome, layers: layers)
         if architecture == "gpt2", layers == 48 { memit = Array(13...17) }
         if architecture == "gptj", layers == 28 { memit = Array(3...8) }
-        return EditHyperparameters(romeLayer: rome, scanLayers: Array(0..<half), memitLayers: memit)
+        var hp = EditHyperparameters(romeLayer: rome, scanLayers: Array(0..<half), memitLayers: memit)
+        if architecture == "gpt2", layers == 48 { hp.memitLambda = 20000 }
+        return hp
     }
 
     /// The settings as strings, for the patch's record of how an edit was made.
