@@ -7,7 +7,7 @@ import WilKE
 extension RootCommand {
     struct Edit: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write facts into a model with WilKE (or ROME) and save the edits as a patch.",
+            abstract: "Write facts into a model with WilKE (or ROME, MEMIT) and save the edits as a patch.",
             discussion: """
                 One fact from --prompt/--subject/--target, or many from --requests (JSONL of {prompt, subject,
                 target_new[, target_true]}, or CounterFact / KnowEdit JSON). Requests are applied one after
@@ -17,6 +17,8 @@ extension RootCommand {
                   wilke edit model.gguf --prompt "{} is located in the city of" --subject "The Eiffel Tower" \\
                       --target "Rome" -o eiffel.wpatch
                   wilke edit model.gguf --requests samples/edits.jsonl --method rome -o facts.wpatch --json
+                  wilke edit model.gguf --prompt "{} is located in the city of" --subject "The Eiffel Tower" \\
+                      --target "Rome" --method memit --memit-layers 3-7 -o eiffel-memit.wpatch
                 """)
 
         @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
@@ -31,16 +33,18 @@ extension RootCommand {
         @Option(name: .shortAndLong, help: "Output patch file (.wpatch).") var output: String
         @Flag(help: "Overwrite the output if it exists.") var force = false
 
-        @Option(help: "wilke (scan layers, edit the one with the smallest relative update) or rome (fixed layer).")
+        @Option(help: "wilke (scan layers, edit the one with the smallest relative update), rome (fixed layer) or memit (spread over --memit-layers).")
         var method: EditMethod = .wilke
         @Option(help: "The layer for --method rome (default: the architecture's, see docs/ALGORITHM_NOTES.md).") var layer: Int?
         @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
+        @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7; z is optimized at the last (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
+        @Option(name: .customLong("memit-lambda"), help: "MEMIT's covariance weight λ (mom2_update_weight, default 15000).") var memitLambda: Double?
         @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
         @Flag(name: .customLong("averaged-keys"), help: "R-ROME's fix: the template-averaged key in the update's denominator.") var averagedKeys = false
         @Option(help: "Forward passes of the δ optimization.") var steps: Int?
         @Option(help: "Adam learning rate.") var lr: Float?
         @Option(name: .customLong("weight-decay"), help: "Weight of ‖δ‖/‖m₀‖² in the loss.") var weightDecay: Float?
-        @Option(name: .customLong("clamp-norm-factor"), help: "‖δ‖ ≤ factor·‖m₀‖.") var clampNormFactor: Float?
+        @Option(name: .customLong("clamp-norm-factor"), help: "‖δ‖ ≤ factor·‖m₀‖ (default 4; memit: factor·‖h^L‖, default 0.75).") var clampNormFactor: Float?
         @Option(name: .customLong("kl-factor"), help: "Weight of the KL term.") var klFactor: Float?
         @Option(name: .customLong("template-seed"), help: "Seed of the context-template sampler.") var templateSeed: UInt64?
         @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
@@ -57,6 +61,7 @@ extension RootCommand {
                 throw ValidationError("--requests cannot be combined with --prompt/--subject/--target")
             }
             if method == .wilke, layer != nil { throw ValidationError("--layer goes with --method rome; use --scan-layers for wilke") }
+            if method == .memit, layer != nil { throw ValidationError("--layer goes with --method rome; use --memit-layers for memit") }
         }
 
         func run() throws {
@@ -68,15 +73,19 @@ extension RootCommand {
             var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
             if let layer { hp.romeLayer = layer }
             if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
+            if let memitLayers { hp.memitLayers = try parseLayers(memitLayers, count: loaded.config.nLayer) }
+            if let memitLambda { hp.memitLambda = memitLambda }
             hp.useCovariance = !noCovariance
             hp.averagedKeys = averagedKeys
             if let steps { hp.steps = steps }
             if let lr { hp.learningRate = lr }
             if let weightDecay { hp.weightDecay = weightDecay }
-            if let clampNormFactor { hp.clampNormFactor = clampNormFactor }
+            if let clampNormFactor {
+                if method == .memit { hp.memitClampNormFactor = clampNormFactor } else { hp.clampNormFactor = clampNormFactor }
+            }
             if let klFactor { hp.klFactor = klFactor }
             if let templateSeed { hp.templateSeed = templateSeed }
-            let layers = method == .rome ? [hp.romeLayer] : hp.scanLayers
+            let layers = method == .rome ? [hp.romeLayer] : method == .memit ? hp.memitLayers : hp.scanLayers
             for l in layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }

@@ -25,7 +25,7 @@ extension RootCommand {
 
         @Option(help: "Facts: CounterFact or KnowEdit JSON, or JSONL with target_true.") var data: String
         @Option(help: "Number of edits N (the held-out set has N facts too).") var edits: Int
-        @Option(help: "wilke (scan layers) or rome (fixed layer).") var method: EditMethod = .wilke
+        @Option(help: "wilke (scan layers), rome (fixed layer) or memit (its default layers).") var method: EditMethod = .wilke
         @Option(help: "Edit at this layer (both methods; default: rome's layer, or wilke's scan).") var layer: Int?
         @Option(help: "Seed of the fact order.") var seed: UInt64 = 9
         @Flag(name: .customLong("known-filter"), help: "Keep only facts the unedited model answers with target_true.") var knownFilter = false
@@ -49,7 +49,7 @@ extension RootCommand {
             if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
             if let steps { hp.steps = steps }
             hp.useCovariance = !noCovariance
-            let layers = layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
+            let layers = method == .memit ? hp.memitLayers : layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
             for l in layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }

@@ -1,14 +1,15 @@
 import Foundation
 
 /// ROME's compute_v (ALGORITHM.md §2.3): the vector δ added to layer l's MLP output at the subject's
-/// last token of every row that makes the model produce the target, found with Adam.
+/// last token of every row that makes the model produce the target, found with Adam. MEMIT's compute_z
+/// (§3.1) is the same loop with m₀ read from the residual output of block l instead (`DeltaSite`).
 ///
 /// Done with less work than the reference (§8): one full pass at δ = 0 caches each row's keys/values
 /// before its subject token and the residual stream entering layer l+1; every step then recomputes only
 /// the layers above l at positions ≥ the subject token, with logits only where the loss looks.
 public struct DeltaOptimization: Sendable {
     public var layer: Int
-    /// δ [C] and v* = m₀ + δ.
+    /// δ [C] and v* = m₀ + δ (MEMIT's z).
     public var delta: [Float]
     public var m0: [Float]
     public var vStar: [Float] { zip(m0, delta).map(+) }
@@ -17,8 +18,18 @@ public struct DeltaOptimization: Sendable {
     public var adamSteps: Int
 }
 
+/// What m₀ (`target_init`, the vector the weight decay and the clamp are relative to) is. Either way δ
+/// lands in the residual stream after block l at the subject token, so the optimization is the same.
+public enum DeltaSite: Sendable {
+    /// ROME / WilKE: layer l's MLP output.
+    case mlpOutput
+    /// MEMIT: the residual stream after block l (h^l).
+    case residual
+}
+
 extension TransformerModel {
-    public func optimizeDelta(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters) throws -> DeltaOptimization {
+    public func optimizeDelta(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
+                              site: DeltaSite = .mlpOutput) throws -> DeltaOptimization {
         guard layer >= 0, layer < config.nLayer else { throw WilKEError.invalidLayer(layer) }
         // δ = 0 pass: caches, m₀ at (row 0, idx₀), and P₀ at the KL position.
         var full = ForwardBatch(sequences: inputs.rows, logitsAt: [inputs.logitsAt[inputs.klLogitsRow]])
@@ -27,8 +38,15 @@ extension TransformerModel {
         full.tapLayers = [layer]
         full.taps = [TokenPosition(row: 0, pos: inputs.subjectIndex[0])]
         let base = try forward(full)
-        guard let residual = base.residual, let m0 = base.mlpOut[layer]?.first else {
+        guard let residual = base.residual, let mlpOut = base.mlpOut[layer]?.first else {
             throw WilKEError.invalidBatch("the δ = 0 pass returned no residual cache")
+        }
+        let m0: [Float]
+        switch site {
+        case .mlpOutput: m0 = mlpOut
+        case .residual: // row 0 is packed first and starts at position 0
+            let (c, i) = (config.dModel, inputs.subjectIndex[0])
+            m0 = Array(residual.values[i * c ..< (i + 1) * c])
         }
         let logP0 = RomeLoss.logSoftmax(base.logits[0])
         let m0Norm = sqrt(m0.reduce(0) { $0 + $1 * $1 })

@@ -27,6 +27,12 @@ public enum ContextTemplates {
         return templates
     }
 
+    /// Sizes of the consecutive template groups `sample` returns for `lengths`: "{}" alone, then one
+    /// group per length (MEMIT's compute_ks averages each group, then the group means).
+    public static func groupSizes(_ lengths: [[Int]]) -> [Int] {
+        [1] + lengths.filter { $0.count == 2 }.map { max(1, $0[1] / starts.count) * starts.count }
+    }
+
     /// NFKD, paragraph breaks to spaces, braces removed (they would be read as template holes).
     static func clean(_ text: String) -> String {
         text.decomposedStringWithCompatibilityMapping

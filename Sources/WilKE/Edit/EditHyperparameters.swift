@@ -1,6 +1,8 @@
-/// ROME / WilKE hyper-parameters (ALGORITHM.md §1.4, §2.3). Defaults follow the reference's
-/// gpt2-xl / GPT-J files; the per-architecture choices for models the paper did not use are ours and
-/// documented in docs/ALGORITHM_NOTES.md. Every field has a CLI flag on `wilke edit`.
+/// ROME / WilKE / MEMIT hyper-parameters (ALGORITHM.md §1.4, §2.3, §3.1). Defaults follow the
+/// reference's gpt2-xl / GPT-J files; the per-architecture choices for models the papers did not use are
+/// ours and documented in docs/ALGORITHM_NOTES.md. Every field has a CLI flag on `wilke edit`. MEMIT
+/// shares the δ loop's steps, learning rate, weight decay and KL factor (equal in the MEMIT and ROME
+/// gpt2-xl files) and has its own layers, λ, clamp and templates.
 public struct EditHyperparameters: Codable, Equatable, Sendable {
     /// v_num_grad_steps: forward passes of the δ optimization (at most steps − 1 Adam updates).
     public var steps = 20
@@ -26,10 +28,27 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     public var romeLayer: Int
     /// WilKE's candidate layers (scanning_ceiling: the first half of the model).
     public var scanLayers: [Int]
+    /// MEMIT's layers, ascending; z is optimized at the last one, L (`--memit-layers`).
+    public var memitLayers: [Int]
+    /// MEMIT's mom2_update_weight λ in ΔW = R Kᵀ (λC + KKᵀ)⁻¹ (`--memit-lambda`).
+    public var memitLambda: Double = 15000
+    /// MEMIT's clamp_norm_factor: ‖δ‖ ≤ factor · ‖h^L‖ (`--clamp-norm-factor` with `--method memit`).
+    public var memitClampNormFactor: Float = 0.75
+    /// MEMIT's context templates: one group of 5 samples of 10 tokens (one per start word), after "{}".
+    public var memitTemplateLengths: [[Int]] = [[10, 5]]
 
-    public init(romeLayer: Int, scanLayers: [Int]) {
+    /// - memitLayers: nil gives the five layers centred on `romeLayer` (cut at 0).
+    public init(romeLayer: Int, scanLayers: [Int], memitLayers: [Int]? = nil) {
         self.romeLayer = romeLayer
         self.scanLayers = scanLayers
+        self.memitLayers = memitLayers ?? Self.memitWindow(romeLayer: romeLayer, layers: .max)
+    }
+
+    /// The MEMIT layers for a model without a reference config: romeLayer − 2 ... romeLayer + 2, inside
+    /// the model (SmolLM2: 3-7, as EasyEdit's llama-7b 4-8 around its ROME layer 5).
+    static func memitWindow(romeLayer: Int, layers: Int) -> [Int] {
+        let lo = max(0, romeLayer - 2), hi = min(layers - 1, romeLayer + 2)
+        return lo <= hi ? Array(lo...hi) : [romeLayer]
     }
 
     /// Defaults for a model: WilKE scans the first half of the layers (gpt2-xl: 24 of 48, as the
@@ -41,7 +60,14 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         var rome = max(0, Int((Double(layers) / 6).rounded()))
         if architecture == "gpt2", layers == 48 { rome = 17 }
         if architecture == "gptj", layers == 28 { rome = 5 }
-        return EditHyperparameters(romeLayer: min(rome, layers - 1), scanLayers: Array(0..<half))
+        rome = min(rome, layers - 1)
+        // MEMIT: the reference's gpt2-xl 13-17 and GPT-J 3-8, otherwise the window around ROME's layer.
+        var memit = memitWindow(romeLayer: rome, layers: layers)
+        if architecture == "gpt2", layers == 48 { memit = Array(13...17) }
+        if architecture == "gptj", layers == 28 { memit = Array(3...8) }
+        var hp = EditHyperparameters(romeLayer: rome, scanLayers: Array(0..<half), memitLayers: memit)
+        if architecture == "gpt2", layers == 48 { hp.memitLambda = 20000 }
+        return hp
     }
 
     /// The settings as strings, for the patch's record of how an edit was made.
@@ -54,5 +80,40 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
             "context_template_length_params": templateLengths.map { "\($0)" }.joined(separator: ","),
             "template_seed": String(templateSeed),
         ]
+    }
+
+    /// `record` for a MEMIT edit: its clamp, λ, layers and templates replace ROME's.
+    public var memitRecord: [String: String] {
+        var r = record
+        r["clamp_norm_factor"] = String(memitClampNormFactor)
+        r["mom2_update_weight"] = String(memitLambda)
+        r["layers"] = memitLayers.map(String.init).joined(separator: ",")
+        r["context_template_length_params"] = memitTemplateLengths.map { "\($0)" }.joined(separator: ",")
+        r.removeValue(forKey: "averaged_keys")
+        return r
+    }
+}
+
+extension EditHyperparameters {
+    /// Decodes settings stored before MEMIT existed (an evaluation run's config) with MEMIT's defaults,
+    /// so such a run still resumes: its layers are the window around ROME's layer (`defaults` gives the
+    /// same for every model without a reference config).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(romeLayer: try c.decode(Int.self, forKey: .romeLayer), scanLayers: try c.decode([Int].self, forKey: .scanLayers),
+                  memitLayers: try c.decodeIfPresent([Int].self, forKey: .memitLayers))
+        steps = try c.decode(Int.self, forKey: .steps)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+        clampNormFactor = try c.decode(Float.self, forKey: .clampNormFactor)
+        klFactor = try c.decode(Float.self, forKey: .klFactor)
+        earlyStopLoss = try c.decode(Float.self, forKey: .earlyStopLoss)
+        useCovariance = try c.decode(Bool.self, forKey: .useCovariance)
+        averagedKeys = try c.decode(Bool.self, forKey: .averagedKeys)
+        templateLengths = try c.decode([[Int]].self, forKey: .templateLengths)
+        templateSeed = try c.decode(UInt64.self, forKey: .templateSeed)
+        memitLambda = try c.decodeIfPresent(Double.self, forKey: .memitLambda) ?? memitLambda
+        memitClampNormFactor = try c.decodeIfPresent(Float.self, forKey: .memitClampNormFactor) ?? memitClampNormFactor
+        memitTemplateLengths = try c.decodeIfPresent([[Int]].self, forKey: .memitTemplateLengths) ?? memitTemplateLengths
     }
 }

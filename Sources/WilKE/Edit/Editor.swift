@@ -2,14 +2,16 @@ import Foundation
 import Formats
 import Patch
 
-public enum EditMethod: String, Sendable, Codable, CaseIterable { case wilke, rome }
+public enum EditMethod: String, Sendable, Codable, CaseIterable { case wilke, rome, memit }
 
 /// What one edit did, for the report and the patch record.
 public struct EditReport: Sendable, Codable {
     public var request: EditRequest
     public var method: EditMethod
+    /// The edited layer (WilKE's choice, ROME's layer), or MEMIT's z layer L (the last of its layers).
     public var layer: Int
-    /// LA(l) = ‖ΔW_l‖_F / ‖W_l‖_F per computed layer (one entry for ROME).
+    /// ‖ΔW_l‖_F / ‖W_l‖_F per computed layer: WilKE's LA(l) per scanned layer (one entry for ROME), or
+    /// MEMIT's update size per edited layer.
     public var relativeSizes: [Int: Float]
     /// Loss per forward pass at the chosen layer.
     public var losses: [Float]
@@ -30,6 +32,8 @@ public final class Editor {
     /// Solves C_l x = k for a layer (nil: no statistics, C = I).
     public let covariance: (Int) throws -> (([Float]) throws -> [Double])?
     public private(set) var templates: [String]?
+    /// MEMIT's own templates ("{}" + 5 of 10 tokens), sampled once like `templates`.
+    public private(set) var memitTemplates: [String]?
     private var builder: PatchBuilder
     private var current: [String: TensorBytes] = [:]
 
@@ -54,19 +58,29 @@ public final class Editor {
         return t
     }
 
+    /// MEMIT's context templates (`hyperparameters.memitTemplateLengths`), sampled once.
+    public func memitContextTemplates() throws -> [String] {
+        if let t = memitTemplates { return t }
+        let t = try ContextTemplates.sample(loaded, lengths: hyperparameters.memitTemplateLengths, seed: hyperparameters.templateSeed)
+        memitTemplates = t
+        return t
+    }
+
     /// Uses templates sampled earlier (the same model before any edit), so runs share them.
     public func adoptTemplates(_ t: [String]) { templates = t }
 
     /// The patch holding every edit made so far, in order.
     public func patch() -> Patch { builder.build() }
 
-    /// Makes one edit. `layer` fixes the layer (ROME, or a roll-back at WilKE's earlier choice).
+    /// Makes one edit. `layer` fixes the layer (ROME, or a roll-back at WilKE's earlier choice); for MEMIT
+    /// it names the z layer and must be the last of `hyperparameters.memitLayers` (a roll-back passes the
+    /// report's layer, so it edits the same layers).
     /// - progress: called with a short status line per layer.
     public func edit(_ request: EditRequest, method: EditMethod, layer fixed: Int? = nil,
                      allowKnownTarget: Bool = false, progress: ((String) -> Void)? = nil) throws -> EditReport {
         let start = Date()
-        let model = loaded.model
-        let inputs = try RomeInputs(request: request, templates: try contextTemplates(), tokenizer: loaded.tokenizer)
+        let templates = method == .memit ? try memitContextTemplates() : try contextTemplates()
+        let inputs = try RomeInputs(request: request, templates: templates, tokenizer: loaded.tokenizer)
         let prompt = try loaded.encodePrompt(request.filledPrompt)
         let newBefore = try targetProbability(prompt, inputs.target)
         let oldIDs = request.targetTrue.map { loaded.tokenizer.encode($0.hasPrefix(" ") ? $0 : " " + $0, addSpecial: false) }
@@ -74,6 +88,20 @@ public final class Editor {
         if !allowKnownTarget, try greedyMatches(prompt, inputs.target) {
             throw WilKEError.invalidRequest("the model already answers \"\(request.targetNew)\" to \"\(request.filledPrompt)\"")
         }
+        let (layer, sizes, opt) = method == .memit ? try memitEdit(request, inputs, layer: fixed, progress: progress)
+                                                   : try romeEdit(request, inputs, method: method, layer: fixed, progress: progress)
+        return EditReport(request: request, method: method, layer: layer, relativeSizes: sizes,
+                          losses: opt.losses.map(\.total), adamSteps: opt.adamSteps,
+                          newBefore: newBefore, newAfter: try targetProbability(prompt, inputs.target),
+                          oldBefore: oldBefore, oldAfter: try oldIDs.map { try targetProbability(prompt, $0) },
+                          seconds: Date().timeIntervalSince(start))
+    }
+
+    /// ROME at one layer, or WilKE's scan and the edit at its argmin; applied. Returns (layer, LA per
+    /// layer, the chosen layer's δ optimization).
+    private func romeEdit(_ request: EditRequest, _ inputs: RomeInputs, method: EditMethod, layer fixed: Int?,
+                          progress: ((String) -> Void)?) throws -> (Int, [Int: Float], DeltaOptimization) {
+        let model = loaded.model
         let layers: [Int]
         if let fixed { layers = [fixed] } else if method == .rome { layers = [hyperparameters.romeLayer] } else { layers = hyperparameters.scanLayers }
         for l in layers where l < 0 || l >= model.config.nLayer {
@@ -95,28 +123,25 @@ public final class Editor {
                                                            targetNew: request.targetNew, targetTrue: request.targetTrue)],
                                 method: method.rawValue, layer: chosen.layer, scores: sizes,
                                 hyperParameters: hyperparameters.record)
-        try apply(chosen, record: record)
-        return EditReport(request: request, method: method, layer: chosen.layer, relativeSizes: sizes,
-                          losses: chosen.optimization.losses.map(\.total), adamSteps: chosen.optimization.adamSteps,
-                          newBefore: newBefore, newAfter: try targetProbability(prompt, inputs.target),
-                          oldBefore: oldBefore, oldAfter: try oldIDs.map { try targetProbability(prompt, $0) },
-                          seconds: Date().timeIntervalSince(start))
+        try apply(layer: chosen.layer, left: chosen.r, right: chosen.u, record: record)
+        return (chosen.layer, sizes, chosen.optimization)
     }
 
-    /// Records W_l += r ûᵀ as a patch step on the stored tensor and loads the exact result into the model.
-    func apply(_ up: RankOneUpdate, record: EditRecord) throws {
+    /// Records W_l += left ⊗ right (ROME: r ûᵀ) as a patch step on the stored tensor and loads the exact
+    /// result into the model. - left: [C]; right: [F]
+    func apply(layer: Int, left: [Float], right: [Float], record: EditRecord) throws {
         let ckpt = loaded.checkpoint
-        let name = "blk.\(up.layer).ffn_down.weight"
+        let name = "blk.\(layer).ffn_down.weight"
         guard let t = ckpt.tensor(name), t.layout != .vector else { throw WilKEError.missingTensor(name) }
         let base = current[t.name] ?? ckpt.tensorBytes(t)
-        let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: up.r, v: up.u, rank: 1, scale: 1,
+        let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: left, v: right, rank: 1, scale: 1,
                                      promoteTo: .f32, edits: [record])
         current[t.name] = result
         var stored = [Float](repeating: 0, count: t.elementCount)
         try result.bytes.withUnsafeBytes { raw in
             try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(result.dtype, raw, into: $0) }
         }
-        try loaded.model.setMLPOutputWeight(layer: up.layer, Checkpoint.logical(stored, of: t))
+        try loaded.model.setMLPOutputWeight(layer: layer, Checkpoint.logical(stored, of: t))
     }
 
     /// Π_t p(y_t | prompt, y_<t), teacher-forced.
