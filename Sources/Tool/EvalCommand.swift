@@ -25,7 +25,8 @@ extension RootCommand {
 
         @Option(help: "Facts: CounterFact or KnowEdit JSON, or JSONL with target_true.") var data: String
         @Option(help: "Number of edits N (the held-out set has N facts too).") var edits: Int
-        @Option(help: "wilke (scan layers), rome (fixed layer) or memit (its default layers).") var method: EditMethod = .wilke
+        @Option(help: "wilke (scan layers), rome (fixed layer) or memit (spread over --memit-layers).") var method: EditMethod = .wilke
+        @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7 (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
         @Option(help: "Edit at this layer (both methods; default: rome's layer, or wilke's scan).") var layer: Int?
         @Option(help: "Seed of the fact order.") var seed: UInt64 = 9
         @Flag(name: .customLong("known-filter"), help: "Keep only facts the unedited model answers with target_true.") var knownFilter = false
@@ -38,6 +39,7 @@ extension RootCommand {
 
         func validate() throws {
             guard edits >= 1 else { throw ValidationError("--edits must be at least 1") }
+            if method == .memit, layer != nil { throw ValidationError("--layer goes with rome or wilke; use --memit-layers for memit") }
         }
 
         func run() throws {
@@ -47,6 +49,7 @@ extension RootCommand {
             var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
             if let layer { hp.romeLayer = layer }
             if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
+            if let memitLayers { hp.memitLayers = try parseLayers(memitLayers, count: loaded.config.nLayer) }
             if let steps { hp.steps = steps }
             hp.useCovariance = !noCovariance
             let layers = method == .memit ? hp.memitLayers : layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
