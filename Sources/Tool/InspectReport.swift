@@ -107,17 +107,17 @@ struct InspectReport {
         if !md.isEmpty {
             out.append("metadata (\(md.count)):")
             let width = min(44, md.map(\.0.count).max() ?? 0)
-            for (k, v, _) in md { out.append("  " + k.padding(toLength: max(width, k.count), withPad: " ", startingAt: 0) + "  " + v) }
+            for (k, v, _) in md { out.append("  " + k.rightPad(width) + "  " + v) }
         }
         out.append("tensors (\(tensors.count)\(tensors.count == ckpt.tensors.count ? "" : " of \(ckpt.tensors.count)")):")
         let nameWidth = min(48, tensors.map(\.name.count).max() ?? 4)
-        out.append("  " + "name".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+        out.append("  " + "name".fit(nameWidth)
                    + "  dtype   shape              offset        bytes")
         for t in tensors {
             let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
-            out.append("  " + t.name.padding(toLength: max(nameWidth, t.name.count), withPad: " ", startingAt: 0)
-                       + "  " + t.dtype.name.padding(toLength: 6, withPad: " ", startingAt: 0)
-                       + "  " + shape.padding(toLength: 17, withPad: " ", startingAt: 0)
+            out.append("  " + t.name.rightPad(nameWidth)
+                       + "  " + t.dtype.name.fit(6)
+                       + "  " + shape.fit(17)
                        + "  " + String(t.fileRange.lowerBound).leftPad(12) + "  " + String(t.byteCount).leftPad(11))
         }
         out.append(String(format: "total:         %d tensors, %d parameters, %@", tensors.count, totalParameters, formatBytes(totalBytes)))
@@ -170,4 +170,9 @@ func formatBytes(_ n: Int) -> String {
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+    /// Spaces appended up to `n` characters; never truncates. (NSString's `padding(toLength:)` bridges:
+    /// 2,000 calls of it cost ~10 ms.)
+    func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+    /// Exactly `n` characters: padded with spaces or cut, as `padding(toLength: n, withPad: " ", startingAt: 0)`.
+    func fit(_ n: Int) -> String { count > n ? String(prefix(n)) : rightPad(n) }
 }

@@ -94,7 +94,11 @@ indirect enum PrettyJSON {
     /// ASCII sort after letters by value, which is locale-free (Foundation's order there depends on the
     /// locale anyway).
     static func keyPrecedes(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        var a = a, b = b
+        return a.withUTF8 { x in b.withUTF8 { y in precedes(x, y) } }
+    }
+
+    private static func precedes(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Bool {
         var i = 0, j = 0
         while i < x.count, j < y.count {
             if isDigit(x[i]), isDigit(y[j]) {
