@@ -137,14 +137,15 @@ struct InspectReport {
         // Keys are unique in both formats (GGUF refuses duplicates, safetensors metadata is a dictionary).
         root.append(("metadata", .object(metadata.map { ($0.key, $0.json) })))
         root.append(("tensors", .array(tensors.map { t in
-            var d: [(key: String, value: PrettyJSON)] = [
-                ("name", .string(t.name)), ("dtype", .string(t.dtype.name)), ("shape", .array(t.shape.map { .int($0) })),
-                ("offset", .int(t.fileRange.lowerBound)), ("bytes", .int(t.byteCount)), ("layout", .string(t.layout.name)),
-            ]
+            // Fields in key order, so rendering need not sort them.
+            var d: [(key: String, value: PrettyJSON)] = [("bytes", .int(t.byteCount))]
             if let c = t.canonicalName { d.append(("canonical", .string(c))) }
+            d.append(("dtype", .string(t.dtype.name)))
             if ckpt.safetensors.count > 1 {
                 d.append(("file", .string((ckpt.safetensors[t.fileIndex].file.path as NSString).lastPathComponent)))
             }
+            d += [("layout", .string(t.layout.name)), ("name", .string(t.name)),
+                  ("offset", .int(t.fileRange.lowerBound)), ("shape", .array(t.shape.map { .int($0) }))]
             return .object(d)
         })))
         root.append(("totals", .object([("tensors", .int(tensors.count)), ("parameters", .int(totalParameters)),
