@@ -27,7 +27,7 @@ extension RootCommand {
             let ckpt = try naming(path) { try Checkpoint.open(path) }
             let report = InspectReport(ckpt, glob: tensors)
             if json {
-                print(try report.json())
+                print(report.json())
             } else {
                 print(report.text())
             }

@@ -14,18 +14,30 @@ struct InspectReport {
         }
     }
 
-    /// Metadata as (key, short display text, JSON value). Long arrays are summarized, not dumped.
-    var metadata: [(String, String, Any)] {
+    /// Metadata as (key, short display text, JSON value), in file order for GGUF and sorted by key for
+    /// safetensors. Long arrays are summarized from their entry, never decoded (a GGUF vocabulary is
+    /// 49k strings), so this costs the same for any file.
+    var metadata: [(key: String, text: String, json: PrettyJSON)] {
         if let g = ckpt.gguf {
-            return g.metadata.map { kv in (kv.key, InspectReport.display(kv.value), InspectReport.jsonValue(kv.value)) }
+            return g.entries.map { e in (e.key, InspectReport.display(e, in: g), InspectReport.jsonValue(e, in: g)) }
         }
-        return (ckpt.safetensors.first?.metadata ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value, $0.value) }
+        return (ckpt.safetensors.first?.metadata ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value, .string($0.value)) }
+    }
+
+    /// Arrays longer than this are shown as `[type × count]` in text, ...
+    static let textArrayLimit = 8
+    /// ... and as `{"array_of": type, "count": n}` in JSON.
+    static let jsonArrayLimit = 16
+
+    static func display(_ e: GGUFMetadataEntry, in g: GGUFFile) -> String {
+        if let count = e.arrayCount, let type = e.arrayElementType, count > textArrayLimit { return "[\(type) × \(count)]" }
+        return display(g.value(of: e))
     }
 
     static func display(_ v: GGUFValue) -> String {
         switch v {
         case let .array(type, values):
-            if values.count <= 8 { return "[" + values.map(display).joined(separator: ", ") + "]" }
+            if values.count <= textArrayLimit { return "[" + values.map(display).joined(separator: ", ") + "]" }
             return "[\(type) × \(values.count)]"
         case let .string(s):
             let text = s.string.replacingOccurrences(of: "\n", with: "\\n")
@@ -38,18 +50,41 @@ struct InspectReport {
         }
     }
 
-    static func jsonValue(_ v: GGUFValue) -> Any {
+    static func jsonValue(_ e: GGUFMetadataEntry, in g: GGUFFile) -> PrettyJSON {
+        if let count = e.arrayCount, let type = e.arrayElementType, count > jsonArrayLimit { return arraySummary(type, count) }
+        return jsonValue(g.value(of: e))
+    }
+
+    static func jsonValue(_ v: GGUFValue) -> PrettyJSON {
         switch v {
         case let .array(type, values):
-            if values.count <= 16 { return values.map(jsonValue) }
-            return ["array_of": "\(type)", "count": values.count]
-        case let .string(s): return s.string
-        case let .bool(b): return b
+            if values.count <= jsonArrayLimit { return .array(values.map(jsonValue)) }
+            return arraySummary(type, values.count)
+        case let .string(s): return .string(s.string)
+        case let .bool(b): return .bool(b)
         default:
-            if let i = v.int { return i }
-            if let f = v.float { return f }
-            return "\(v)"
+            if let i = v.int { return .int(i) }
+            if let f = v.float { return .double(f) }
+            return .string("\(v)")
         }
+    }
+
+    static func arraySummary(_ type: GGUFValueType, _ count: Int) -> PrettyJSON {
+        .object([("array_of", .string("\(type)")), ("count", .int(count))])
+    }
+
+    /// `Hyperparameters` as its `Codable` conformance encodes it (nil optionals left out).
+    static func jsonValue(_ hp: Hyperparameters) -> PrettyJSON {
+        var fields: [(key: String, value: PrettyJSON)] = [
+            ("architecture", .string(hp.architecture)), ("layers", .int(hp.layers)), ("dModel", .int(hp.dModel)),
+            ("heads", .int(hp.heads)), ("kvHeads", .int(hp.kvHeads)), ("dFF", .int(hp.dFF)),
+            ("vocabSize", .int(hp.vocabSize)), ("contextLength", .int(hp.contextLength)),
+            ("normEps", .double(hp.normEps)), ("tiedEmbeddings", .bool(hp.tiedEmbeddings)),
+            ("attentionBias", .bool(hp.attentionBias)),
+        ]
+        if let v = hp.ropeTheta { fields.append(("ropeTheta", .double(v))) }
+        if let v = hp.rotaryDim { fields.append(("rotaryDim", .int(v))) }
+        return .object(fields)
     }
 
     var totalBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
@@ -72,50 +107,58 @@ struct InspectReport {
         if !md.isEmpty {
             out.append("metadata (\(md.count)):")
             let width = min(44, md.map(\.0.count).max() ?? 0)
-            for (k, v, _) in md { out.append("  " + k.padding(toLength: max(width, k.count), withPad: " ", startingAt: 0) + "  " + v) }
+            for (k, v, _) in md { out.append("  " + k.rightPad(width) + "  " + v) }
         }
         out.append("tensors (\(tensors.count)\(tensors.count == ckpt.tensors.count ? "" : " of \(ckpt.tensors.count)")):")
         let nameWidth = min(48, tensors.map(\.name.count).max() ?? 4)
-        out.append("  " + "name".padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+        out.append("  " + "name".fit(nameWidth)
                    + "  dtype   shape              offset        bytes")
         for t in tensors {
             let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
-            out.append("  " + t.name.padding(toLength: max(nameWidth, t.name.count), withPad: " ", startingAt: 0)
-                       + "  " + t.dtype.name.padding(toLength: 6, withPad: " ", startingAt: 0)
-                       + "  " + shape.padding(toLength: 17, withPad: " ", startingAt: 0)
+            out.append("  " + t.name.rightPad(nameWidth)
+                       + "  " + t.dtype.name.fit(6)
+                       + "  " + shape.fit(17)
                        + "  " + String(t.fileRange.lowerBound).leftPad(12) + "  " + String(t.byteCount).leftPad(11))
         }
         out.append(String(format: "total:         %d tensors, %d parameters, %@", tensors.count, totalParameters, formatBytes(totalBytes)))
         return out.joined(separator: "\n")
     }
 
-    func json() throws -> String {
-        var root: [String: Any] = [
-            "schema": "wilke.inspect/1",
-            "path": ckpt.path,
-            "format": { switch ckpt.format {
+    func json() -> String {
+        var root: [(key: String, value: PrettyJSON)] = [
+            ("schema", .string("wilke.inspect/1")),
+            ("path", .string(ckpt.path)),
+            ("format", .string({ switch ckpt.format {
                 case .gguf: return "gguf"
                 case .safetensors: return "safetensors"
                 case .huggingFaceDirectory: return "hf-directory"
-            } }(),
-            "metadata": Dictionary(metadata.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a }),
-            "tensors": tensors.map { t -> [String: Any] in
-                var d: [String: Any] = ["name": t.name, "dtype": t.dtype.name, "shape": t.shape, "offset": t.fileRange.lowerBound,
-                                        "bytes": t.byteCount, "layout": t.layout.name]
-                if let c = t.canonicalName { d["canonical"] = c }
-                if ckpt.safetensors.count > 1 { d["file"] = (ckpt.safetensors[t.fileIndex].file.path as NSString).lastPathComponent }
-                return d
-            },
-            "totals": ["tensors": tensors.count, "parameters": totalParameters, "bytes": totalBytes],
+            } }())),
         ]
-        if case let .gguf(v) = ckpt.format { root["version"] = Int(v); root["alignment"] = ckpt.gguf?.alignment ?? 32 }
-        if let hp = ckpt.hyperparameters {
-            let data = try JSONEncoder().encode(hp)
-            root["architecture"] = hp.architecture
-            root["hyperparameters"] = try JSONSerialization.jsonObject(with: data)
+        // Keys are unique in both formats (GGUF refuses duplicates, safetensors metadata is a dictionary).
+        root.append(("metadata", .object(metadata.map { ($0.key, $0.json) })))
+        root.append(("tensors", .array(tensors.map { t in
+            // Fields in key order, so rendering need not sort them.
+            var d: [(key: String, value: PrettyJSON)] = [("bytes", .int(t.byteCount))]
+            if let c = t.canonicalName { d.append(("canonical", .string(c))) }
+            d.append(("dtype", .string(t.dtype.name)))
+            if ckpt.safetensors.count > 1 {
+                d.append(("file", .string((ckpt.safetensors[t.fileIndex].file.path as NSString).lastPathComponent)))
+            }
+            d += [("layout", .string(t.layout.name)), ("name", .string(t.name)),
+                  ("offset", .int(t.fileRange.lowerBound)), ("shape", .array(t.shape.map { .int($0) }))]
+            return .object(d)
+        })))
+        root.append(("totals", .object([("tensors", .int(tensors.count)), ("parameters", .int(totalParameters)),
+                                        ("bytes", .int(totalBytes))])))
+        if case let .gguf(v) = ckpt.format {
+            root.append(("version", .int(Int(v))))
+            root.append(("alignment", .int(ckpt.gguf?.alignment ?? 32)))
         }
-        let data = try JSONSerialization.data(withJSONObject: root, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        if let hp = ckpt.hyperparameters {
+            root.append(("architecture", .string(hp.architecture)))
+            root.append(("hyperparameters", InspectReport.jsonValue(hp)))
+        }
+        return PrettyJSON.object(root).rendered()
     }
 }
 
@@ -128,4 +171,9 @@ func formatBytes(_ n: Int) -> String {
 
 extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+    /// Spaces appended up to `n` characters; never truncates. (NSString's `padding(toLength:)` bridges:
+    /// 2,000 calls of it cost ~10 ms.)
+    func rightPad(_ n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+    /// Exactly `n` characters: padded with spaces or cut, as `padding(toLength: n, withPad: " ", startingAt: 0)`.
+    func fit(_ n: Int) -> String { count > n ? String(prefix(n)) : rightPad(n) }
 }

@@ -84,7 +84,8 @@ public final class Checkpoint: @unchecked Sendable {
             let magic = file.count >= 4 ? Array(file.bytes[0..<4]) : []
             if magic == Array("GGUF".utf8) || (magic.count == 4 && path.hasSuffix(".gguf")) {
                 let g = try GGUFFile(file: file)
-                let hp = try Hyperparameters(gguf: { g[$0] }, hasOutputTensor: g.tensor(named: "output.weight") != nil)
+                let hp = try Hyperparameters(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount },
+                                             hasOutputTensor: g.tensor(named: "output.weight") != nil)
                 format = .gguf(version: g.version)
                 hyperparameters = hp
                 gguf = g

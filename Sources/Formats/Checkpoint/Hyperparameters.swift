@@ -27,7 +27,10 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
     public static let supportedArchitectures = ["gpt2", "gptj", "llama", "mistral", "qwen2"]
 
     /// From GGUF metadata: `<arch>.block_count`, `.embedding_length`, ... (llama.cpp key names).
-    public init(gguf get: (String) -> GGUFValue?, hasOutputTensor: Bool) throws {
+    /// `arrayCount` gives an array's length without decoding it (`GGUFFile.entry(_:)`), used for the
+    /// vocabulary size when `<arch>.vocab_size` is absent; when it returns nil, `get` is used.
+    public init(gguf get: (String) -> GGUFValue?, arrayCount: (String) -> Int? = { _ in nil },
+                hasOutputTensor: Bool) throws {
         guard let arch = get("general.architecture")?.string else {
             throw FormatError.missingHyperparameter("general.architecture")
         }
@@ -47,6 +50,8 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
         contextLength = try int("context_length")
         if let v = try? int("vocab_size") {
             vocabSize = v
+        } else if let n = arrayCount("tokenizer.ggml.tokens") {
+            vocabSize = n
         } else if case let .array(_, tokens)? = get("tokenizer.ggml.tokens") {
             vocabSize = tokens.count
         } else {

@@ -47,12 +47,18 @@ public struct GGUFTensorInfo: Sendable, Equatable {
 }
 
 /// A GGUF file mapped read-only and fully validated on open (the rules of ggml's reader, FORMATS.md §2.3).
-/// Metadata is decoded eagerly; tensor data is handed out as views into the mapping.
+///
+/// Metadata is validated on open but decoded lazily: opening walks every value once (types, bool bytes,
+/// string lengths, array extents and nesting) without allocating for it, and records where each value
+/// lies, so opening costs O(keys + tensors + array elements walked) and no memory per vocabulary entry.
+/// A value becomes a `GGUFValue` only when asked for (`self[key]`, `metadata`). Tensor data is handed
+/// out as views into the mapping. Like tensor data, decoding relies on the file not changing while it is
+/// mapped.
 public final class GGUFFile: @unchecked Sendable {
     public let file: MappedFile
     public let version: UInt32
-    /// Metadata in file order.
-    public let metadata: [(key: String, value: GGUFValue)]
+    /// Metadata entries in file order, values not yet decoded.
+    public let entries: [GGUFMetadataEntry]
     /// Tensor infos in file order (which is also data order).
     public let tensors: [GGUFTensorInfo]
     public let alignment: Int
@@ -88,10 +94,10 @@ public final class GGUFFile: @unchecked Sendable {
         guard kvCount <= UInt64(r.remaining / 14) else { throw FormatError.tooManyItems(what: "metadata key", count: kvCount) }
         guard tensorCount <= UInt64(r.remaining / 24) else { throw FormatError.tooManyItems(what: "tensor", count: tensorCount) }
 
-        // 5. metadata
-        var metadata: [(key: String, value: GGUFValue)] = []
+        // 5. metadata: validated in full, decoded later (GGUFMetadataEntry)
+        var entries: [GGUFMetadataEntry] = []
         var keyIndex: [String: Int] = [:]
-        metadata.reserveCapacity(Int(kvCount))
+        entries.reserveCapacity(Int(kvCount))
         for i in 0..<Int(kvCount) {
             let keyBytes = try r.readGGUFBytes()
             guard !keyBytes.isEmpty else { throw FormatError.emptyKey(index: i) }
@@ -100,13 +106,13 @@ public final class GGUFFile: @unchecked Sendable {
             }
             guard keyIndex[key] == nil else { throw FormatError.duplicateKey(key) }
             let type = try r.readGGUFType(key: key)
-            let value = try r.readGGUFValue(type, key: key)
-            keyIndex[key] = metadata.count
-            metadata.append((key, value))
+            keyIndex[key] = entries.count
+            entries.append(try r.skipGGUFEntry(key: key, type: type))
         }
-        self.metadata = metadata
+        self.entries = entries
         self.keyIndex = keyIndex
-        alignment = try ggufAlignment(keyIndex["general.alignment"].map { metadata[$0].value })
+        let alignmentEntry = keyIndex["general.alignment"].map { entries[$0] }
+        alignment = try ggufAlignment(alignmentEntry.map { GGUFFile.decode($0, in: file) })
 
         // 6. tensor infos
         var tensors: [GGUFTensorInfo] = []
@@ -162,7 +168,46 @@ public final class GGUFFile: @unchecked Sendable {
         self.tensorIndex = tensorIndex
     }
 
-    public subscript(key: String) -> GGUFValue? { keyIndex[key].map { metadata[$0].value } }
+    /// The entry for `key` (type, array element type and count, byte range) without decoding its value.
+    public func entry(_ key: String) -> GGUFMetadataEntry? { keyIndex[key].map { entries[$0] } }
+
+    /// The value of `key`, decoded now (an array of n elements costs O(n) each time it is asked for).
+    public subscript(key: String) -> GGUFValue? { entry(key).map { value(of: $0) } }
+
+    /// The value of one of this file's entries, decoded now.
+    public func value(of entry: GGUFMetadataEntry) -> GGUFValue { GGUFFile.decode(entry, in: file) }
+
+    /// All metadata decoded, in file order: what the file holds, for rewriting it (`GGUFWriter`).
+    /// Costs as much as the values are large (a vocabulary is decoded in full).
+    public var metadata: [(key: String, value: GGUFValue)] { entries.map { ($0.key, value(of: $0)) } }
+
+    /// An array of strings decoded straight to `String`s (invalid UTF-8 becomes U+FFFD, as in
+    /// `GGUFValue.stringArray`), without a `GGUFValue` per element; nil when `key` is absent or is not an
+    /// array of strings.
+    public func stringArray(_ key: String) -> [String]? {
+        guard let e = entry(key), e.arrayElementType == .string, let count = e.arrayCount else { return nil }
+        var r = ByteReader(file.slice(e.range))
+        do {
+            try r.skip(12)  // element type + count, already known
+            var out: [String] = []
+            out.reserveCapacity(count)
+            for _ in 0..<count { out.append(String(decoding: try r.readGGUFBytes(), as: UTF8.self)) }
+            return out
+        } catch {
+            preconditionFailure("GGUF metadata '\(e.key)' changed after it was validated: \(error)")
+        }
+    }
+
+    /// Decodes a value that `skipGGUFEntry` validated when the file was opened; only a file modified
+    /// while mapped can make this fail.
+    static func decode(_ entry: GGUFMetadataEntry, in file: MappedFile) -> GGUFValue {
+        var r = ByteReader(file.slice(entry.range))
+        do {
+            return try r.readGGUFValue(entry.type, key: entry.key)
+        } catch {
+            preconditionFailure("GGUF metadata '\(entry.key)' changed after it was validated: \(error)")
+        }
+    }
 
     public func tensor(named name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
 
