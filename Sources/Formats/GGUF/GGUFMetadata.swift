@@ -52,23 +52,16 @@ extension ByteReader {
         case .string:
             _ = try readGGUFBytes()
         case .array:
-            guard depth < GGUFValue.maxArrayDepth else { throw FormatError.nestedArray(key: key) }
-            let elementType = try readGGUFType(key: key)
-            let count = try read(UInt64.self)
-            guard count <= ggufMaxArrayCount else { throw FormatError.tooManyItems(what: "array element", count: count) }
-            let needed = Int(count) * elementType.minimumSize
-            guard needed <= remaining else {
-                throw FormatError.truncated(offset: offset, needed: needed, available: remaining)
-            }
+            let (elementType, count) = try readGGUFArrayHeader(key: key, depth: depth)
             switch elementType {
             case .bool:
-                // needed <= remaining, so the bytes are there; the first one above 1 is the error.
-                let bytes = try readBytes(Int(count))
+                // The header checked the bytes are there; the first one above 1 is the error.
+                let bytes = try readBytes(count)
                 if let bad = bytes.first(where: { $0 > 1 }) { throw FormatError.invalidBool(key: key, value: bad) }
             case .string, .array:
-                for _ in 0..<Int(count) { try skipGGUFValue(elementType, key: key, depth: depth + 1) }
+                for _ in 0..<count { try skipGGUFValue(elementType, key: key, depth: depth + 1) }
             default:
-                try skip(needed)  // fixed size: minimumSize is the size
+                try skip(count * elementType.minimumSize)  // fixed size: minimumSize is the size
             }
         default:
             try skip(type.fixedSize!)

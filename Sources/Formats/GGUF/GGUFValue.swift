@@ -130,6 +130,20 @@ let ggufMaxStringLength: UInt64 = 1 << 30
 let ggufMaxArrayCount: UInt64 = 1 << 30
 
 extension ByteReader {
+    /// An array's element type and count, refused before anything is reserved or walked: too deep,
+    /// too many elements, or fewer bytes left than `count` elements of the type's minimum size need.
+    mutating func readGGUFArrayHeader(key: String, depth: Int) throws -> (GGUFValueType, Int) {
+        guard depth < GGUFValue.maxArrayDepth else { throw FormatError.nestedArray(key: key) }
+        let elementType = try readGGUFType(key: key)
+        let count = try read(UInt64.self)
+        guard count <= ggufMaxArrayCount else { throw FormatError.tooManyItems(what: "array element", count: count) }
+        let needed = Int(count) * elementType.minimumSize
+        guard needed <= remaining else {
+            throw FormatError.truncated(offset: offset, needed: needed, available: remaining)
+        }
+        return (elementType, Int(count))
+    }
+
     /// A `gguf_string`: u64 length + bytes, at most 1 GiB and no more than what is left.
     mutating func readGGUFBytes() throws -> UnsafeRawBufferPointer {
         let start = offset
@@ -169,18 +183,10 @@ extension ByteReader {
         case .string:
             return .string(GGUFString(bytes: Array(try readGGUFBytes())))
         case .array:
-            guard depth < GGUFValue.maxArrayDepth else { throw FormatError.nestedArray(key: key) }
-            let elementType = try readGGUFType(key: key)
-            let count = try read(UInt64.self)
-            guard count <= ggufMaxArrayCount else { throw FormatError.tooManyItems(what: "array element", count: count) }
-            // Refuse before reserving: every element takes at least `minimumSize` bytes.
-            let needed = Int(count) * elementType.minimumSize
-            guard needed <= remaining else {
-                throw FormatError.truncated(offset: offset, needed: needed, available: remaining)
-            }
+            let (elementType, count) = try readGGUFArrayHeader(key: key, depth: depth)
             var items: [GGUFValue] = []
-            items.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) {
+            items.reserveCapacity(count)
+            for _ in 0..<count {
                 items.append(try readGGUFValue(elementType, key: key, depth: depth + 1))
             }
             return .array(elementType, items)
