@@ -133,6 +133,8 @@ public final class LifelongEval {
             try directory.writeAtomically(try patch.encode(), to: directory.patchPath)
             try directory.append(entry)
             log.append(entry)
+            // The summary and figures follow every edit, so a stopped run shows what it has measured.
+            try writeSummary(LifelongEval.table(log), log: log, total: stream.count, patchID: patch.id)
             progress?(.edit(done: log.count, total: stream.count, entry: entry))
         }
         let rows = LifelongEval.table(log)

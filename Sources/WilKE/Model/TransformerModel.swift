@@ -72,14 +72,21 @@ public final class TransformerModel: @unchecked Sendable {
         }
         addDelta(residDelta, after: startLayer - 1, to: x)
 
+        // Without a tape only two layers' buffers are ever live (the block reading x and the one that wrote
+        // it), so they alternate instead of allocating and zeroing ~40 floats per token per layer anew.
+        var alternate: [LayerActivations] = []
         for l in startLayer..<cfg.nLayer {
             if batch.cacheResidualAt == l { result.residual = pack.residual(layer: l, x, width: c) }
             let act: LayerActivations
             if l - startLayer < recycle.count, recycle[l - startLayer].mlp.count == pack.total * c {
                 act = recycle[l - startLayer]
                 act.x = x
+            } else if !keepActivations, alternate.count == 2 {
+                act = alternate[(l - startLayer) % 2]
+                act.x = x
             } else {
                 act = LayerActivations(cfg, tokens: pack.total, input: x)
+                if !keepActivations { alternate.append(act) }
             }
             try block(l, act, pack, &kv, keepAttention: keepActivations,
                       mlpDelta: mlpDelta.flatMap { $0.0 == l ? ($0.1, $0.2) : nil })
