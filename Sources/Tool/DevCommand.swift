@@ -10,7 +10,8 @@ extension RootCommand {
         static let configuration = CommandConfiguration(
             abstract: "Benchmark helpers (used by `make bench`).",
             shouldDisplay: false,
-            subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self, BenchForward.self, GenPatch.self, Accept.self])
+            subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self, BenchForward.self, GenPatch.self, Accept.self,
+                          EvalFigures.self])
     }
 }
 
@@ -146,6 +147,26 @@ extension RootCommand.Dev {
             getrusage(RUSAGE_SELF.rawValue, &usage)
             let n = Double(rows * tokens)
             print(#"{"load_seconds":\#(loadSeconds),"prefill_all_logits_tokens_per_s":\#(n / tAll),"prefill_last_logits_tokens_per_s":\#(n / tLast),"generate_tokens_per_s":\#(Double(produced) / tGen),"generated":\#(produced),"peak_rss_mib":\#(Double(usage.ru_maxrss) / 1024),"blas_core":"\#(BLAS.coreName)","blas_flops_all_logits":\#(flopsAll),"blas_flops_last_logits":\#(flopsLast)}"#)
+        }
+    }
+}
+
+extension RootCommand.Dev {
+    struct EvalFigures: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "eval-figures", abstract: "Redraw the SVG figures of a `wilke eval` directory from its log (e.g. a stopped run).")
+
+        @Argument(help: "The eval's --out directory.") var dir: String
+
+        func run() throws {
+            let d = EvalDirectory(dir)
+            guard let config = try naming(dir, { try d.readConfig() }) else { throw CLIError("\(dir): no config.json (not an eval directory)") }
+            let log = try naming(dir) { try d.readLog() }
+            let rows = LifelongEval.table(log)
+            for (file, svg) in EvalPlots.render(log, rows: rows, method: config.method) {
+                try naming(dir) { try d.writeAtomically(Array(svg.utf8), to: dir + "/" + file) }
+            }
+            print(EvalTable.text(rows))
         }
     }
 }
