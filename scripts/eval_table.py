@@ -16,6 +16,9 @@ def rows(d):
     method = cfg["method"]
     if method == "rome":
         method += f" (layer {cfg['layer'] if cfg.get('layer') is not None else cfg['hyperparameters']['romeLayer']})"
+    elif method == "wilke":
+        ls = cfg["hyperparameters"].get("scanLayers", [])
+        method += f" (scan {ls[0]}-{ls[-1]})" if ls else ""
     elif method == "memit":
         ls = cfg["hyperparameters"].get("memitLayers", [])
         method += f" (layers {ls[0]}-{ls[-1]})" if ls else ""
