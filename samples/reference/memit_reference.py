@@ -112,26 +112,8 @@ def compute_z(model, layer, inp, hp):
     for p in model.parameters():
         p.requires_grad_(False)
     h0 = residual_at(model, layer, inp.rows[0], inp.idxs[0])
-    delta = torch.zeros(h0.shape[0], requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=hp.v_lr)
-    logp0, trace, steps, clamps = None, [], 0, 0
-    max_norm = hp.clamp_norm_factor * h0.norm()
-    for it in range(hp.v_num_grad_steps):
-        opt.zero_grad()
-        out = memit_loss(model, layer, inp, delta, h0, logp0, hp)
-        if logp0 is None:
-            logp0 = out["kl_logp"].detach().clone()
-        trace.append({k: out[k].item() for k in ("nll", "kl", "wd", "total")})
-        if out["total"].item() < hp.early_stop or it == hp.v_num_grad_steps - 1:
-            break
-        out["total"].backward()
-        opt.step()
-        steps += 1
-        with torch.no_grad():
-            if delta.norm() > max_norm:
-                delta[...] = delta * max_norm / delta.norm()
-                clamps += 1
-    delta = delta.detach()
+    delta, trace, steps, clamps = rr.optimize_delta(
+        lambda d, logp0: memit_loss(model, layer, inp, d, h0, logp0, hp), h0, hp)
     return {"h0": h0, "delta": delta, "z": h0 + delta, "trace": trace, "steps": steps, "clamps": clamps}
 
 

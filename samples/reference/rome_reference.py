@@ -218,29 +218,23 @@ def loss_and_grad(model, layer, inp, delta, parts=("nll", "kl", "wd"), hp=Hparam
     return float(loss.detach()), g.detach()
 
 
-def compute_v(model, layer, inp, hp=Hparams(), padded=False):
-    """The optimization loop of §2.3. Returns delta, v_star = m0 + delta, m0, the per-iteration loss parts
-    (one entry per forward pass, including the final evaluation-only pass), the number of Adam steps and
-    how many of them ended with a projection onto the clamp ball."""
-    for p in model.parameters():
-        p.requires_grad_(False)
-    m0 = target_init(model, layer, inp, padded)
-    d = m0.shape[0]
-    delta = torch.zeros(d, requires_grad=True)
+def optimize_delta(loss_fn, m0, hp):
+    """The Adam loop shared by ROME's compute_v and MEMIT's compute_z (§2.3): delta from 0, the loss at
+    every pass, early stop before the update, a last evaluation-only pass, and projection onto
+    ||delta|| <= clamp_norm_factor * ||m0|| after each step. loss_fn(delta, logp0) returns the loss parts
+    and kl_logp; logp0 is None on the first pass (delta = 0), whose kl_logp is then frozen.
+    Returns (delta, trace, steps, clamps)."""
+    delta = torch.zeros(m0.shape[0], requires_grad=True)
     opt = torch.optim.Adam([delta], lr=hp.v_lr)
-    logp0 = None
-    trace = []
-    steps = clamps = 0
+    logp0, trace, steps, clamps = None, [], 0, 0
     max_norm = hp.clamp_norm_factor * m0.norm()
     for it in range(hp.v_num_grad_steps):
         opt.zero_grad()
-        out = rome_loss(model, layer, inp, delta, m0, logp0, hp, padded)
+        out = loss_fn(delta, logp0)
         if logp0 is None:
             logp0 = out["kl_logp"].detach().clone()   # P_0 frozen at iteration 0 (delta = 0): KL is 0 there
         trace.append({k: out[k].item() for k in ("nll", "kl", "wd", "total")})
-        if out["total"].item() < hp.early_stop:
-            break
-        if it == hp.v_num_grad_steps - 1:
+        if out["total"].item() < hp.early_stop or it == hp.v_num_grad_steps - 1:
             break
         out["total"].backward()
         opt.step()
@@ -249,7 +243,18 @@ def compute_v(model, layer, inp, hp=Hparams(), padded=False):
             if delta.norm() > max_norm:
                 delta[...] = delta * max_norm / delta.norm()
                 clamps += 1
-    delta = delta.detach()
+    return delta.detach(), trace, steps, clamps
+
+
+def compute_v(model, layer, inp, hp=Hparams(), padded=False):
+    """The optimization loop of §2.3. Returns delta, v_star = m0 + delta, m0, the per-iteration loss parts
+    (one entry per forward pass, including the final evaluation-only pass), the number of Adam steps and
+    how many of them ended with a projection onto the clamp ball."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    m0 = target_init(model, layer, inp, padded)
+    delta, trace, steps, clamps = optimize_delta(
+        lambda d, logp0: rome_loss(model, layer, inp, d, m0, logp0, hp, padded), m0, hp)
     return {"delta": delta, "v_star": m0 + delta, "m0": m0, "trace": trace, "steps": steps,
             "clamps": clamps}
 
