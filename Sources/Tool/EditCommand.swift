@@ -36,19 +36,7 @@ extension RootCommand {
         @Option(help: "wilke (scan layers, edit the one with the smallest relative update), rome (fixed layer) or memit (spread over --memit-layers).")
         var method: EditMethod = .wilke
         @Option(help: "The layer for --method rome (default: the architecture's, see docs/ALGORITHM_NOTES.md).") var layer: Int?
-        @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
-        @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7; z is optimized at the last (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
-        @Option(name: .customLong("memit-lambda"), help: "MEMIT's covariance weight λ (mom2_update_weight, default 15000).") var memitLambda: Double?
-        @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
-        @Flag(name: .customLong("averaged-keys"), help: "R-ROME's fix: the template-averaged key in the update's denominator.") var averagedKeys = false
-        @Option(help: "Forward passes of the δ optimization.") var steps: Int?
-        @Option(help: "Adam learning rate.") var lr: Float?
-        @Option(name: .customLong("weight-decay"), help: "Weight of ‖δ‖/‖m₀‖² in the loss.") var weightDecay: Float?
-        @Option(name: .customLong("clamp-norm-factor"), help: "‖δ‖ ≤ factor·‖m₀‖ (default 4; memit: factor·‖h^L‖, default 0.75).") var clampNormFactor: Float?
-        @Option(name: .customLong("kl-factor"), help: "Weight of the KL term.") var klFactor: Float?
-        @Option(name: .customLong("template-seed"), help: "Seed of the context-template sampler.") var templateSeed: UInt64?
-        @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
-        @Option(help: "Corpus for the key statistics (default: text sampled from the model).") var corpus: String?
+        @OptionGroup var tuning: EditTuning
         @Flag(name: .customLong("allow-known"), help: "Edit even when the model already gives the target.") var allowKnown = false
         @Flag(help: "Print the report as JSON on stdout.") var json = false
 
@@ -70,26 +58,12 @@ extension RootCommand {
             }
             let list = try loadRequests()
             let loaded = try naming(model) { try LoadedModel(path: model) }
-            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
-            if let layer { hp.romeLayer = layer }
-            if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
-            if let memitLayers { hp.memitLayers = try parseLayers(memitLayers, count: loaded.config.nLayer) }
-            if let memitLambda { hp.memitLambda = memitLambda }
-            hp.useCovariance = !noCovariance
-            hp.averagedKeys = averagedKeys
-            if let steps { hp.steps = steps }
-            if let lr { hp.learningRate = lr }
-            if let weightDecay { hp.weightDecay = weightDecay }
-            if let clampNormFactor {
-                if method == .memit { hp.memitClampNormFactor = clampNormFactor } else { hp.clampNormFactor = clampNormFactor }
-            }
-            if let klFactor { hp.klFactor = klFactor }
-            if let templateSeed { hp.templateSeed = templateSeed }
+            let hp = try tuning.hyperparameters(loaded, method: method, layer: layer)
             let layers = method == .rome ? [hp.romeLayer] : method == .memit ? hp.memitLayers : hp.scanLayers
             for l in layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }
-            let solvers = try keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
+            let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
             let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
             var reports: [EditReport] = [], flops: [Int] = []
             for (i, r) in list.enumerated() {
@@ -130,17 +104,6 @@ extension RootCommand {
         }
 
         /// C_l for every layer the edit may touch, from the cache or computed in one pass.
-        func keyStatistics(_ loaded: LoadedModel, layers: [Int], enabled: Bool) throws -> [Int: KeyCovariance] {
-            guard enabled else { return [:] }
-            var options = StatsOptions(layers: layers)
-            options.tokens = statsTokens
-            if let corpus { options.corpus = .file(corpus) }
-            let bar = ProgressBar("key statistics")
-            let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
-            let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
-                                                  options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
-            return Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
-        }
     }
 }
 

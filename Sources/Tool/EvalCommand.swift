@@ -26,16 +26,12 @@ extension RootCommand {
         @Option(help: "Facts: CounterFact or KnowEdit JSON, or JSONL with target_true.") var data: String
         @Option(help: "Number of edits N (the held-out set has N facts too).") var edits: Int
         @Option(help: "wilke (scan layers), rome (fixed layer) or memit (spread over --memit-layers).") var method: EditMethod = .wilke
-        @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7 (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
         @Option(help: "Edit at this layer (both methods; default: rome's layer, or wilke's scan).") var layer: Int?
         @Option(help: "Seed of the fact order.") var seed: UInt64 = 9
         @Flag(name: .customLong("known-filter"), help: "Keep only facts the unedited model answers with target_true.") var knownFilter = false
         @Flag(help: "Skip malformed records of --data (reported) instead of failing.") var lenient = false
         @Option(help: "Output directory (resumed if it holds the same run).") var out: String
-        @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
-        @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
-        @Option(help: "Forward passes of the δ optimization.") var steps: Int?
-        @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
+        @OptionGroup var tuning: EditTuning
 
         func validate() throws {
             guard edits >= 1 else { throw ValidationError("--edits must be at least 1") }
@@ -46,12 +42,7 @@ extension RootCommand {
             let file = try naming(data) { try RequestFile.load(path: data, lenient: lenient) }
             for s in file.skipped { printErr("skipped record \(s.index): \(s.reason)") }
             let loaded = try naming(model) { try LoadedModel(path: model) }
-            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
-            if let layer { hp.romeLayer = layer }
-            if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: loaded.config.nLayer) }
-            if let memitLayers { hp.memitLayers = try parseLayers(memitLayers, count: loaded.config.nLayer) }
-            if let steps { hp.steps = steps }
-            hp.useCovariance = !noCovariance
+            let hp = try tuning.hyperparameters(loaded, method: method, layer: layer)
             let layers = method == .memit ? hp.memitLayers : layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
             for l in layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
@@ -60,7 +51,7 @@ extension RootCommand {
                                     dataPath: data, dataSHA256: try naming(data) { try EvalConfig.fileDigest(data) },
                                     edits: edits, seed: seed, method: method, layer: layer, knownFilter: knownFilter,
                                     lenient: lenient, hyperparameters: hp)
-            let solvers = try statistics(loaded, layers: layers, enabled: hp.useCovariance)
+            let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
             let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
                 solvers[l].map { cov in { try cov.solve($0) } }
             }
@@ -84,18 +75,6 @@ extension RootCommand {
             }
             print(EvalTable.text(rows))
             printErr("figures: " + EvalPlots.files.map { out + "/" + $0 }.joined(separator: ", "))
-        }
-
-        /// C_l for the layers the edits may touch (as `wilke edit`: cached, or computed in one pass).
-        func statistics(_ loaded: LoadedModel, layers: [Int], enabled: Bool) throws -> [Int: KeyCovariance] {
-            guard enabled else { return [:] }
-            var options = StatsOptions(layers: layers)
-            options.tokens = statsTokens
-            let bar = ProgressBar("key statistics")
-            let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
-            let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
-                                                  options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
-            return Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
         }
     }
 }

@@ -1,0 +1,54 @@
+import ArgumentParser
+import WilKE
+
+/// The hyper-parameter and key-statistics flags `edit` and `eval` share, and the two things both do with
+/// them: the hyper-parameters for a model, and the covariance of the layers an edit may touch.
+struct EditTuning: ParsableArguments {
+    @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
+    @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7; z is optimized at the last (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
+    @Option(name: .customLong("memit-lambda"), help: "MEMIT's covariance weight λ (mom2_update_weight, default 15000).") var memitLambda: Double?
+    @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
+    @Flag(name: .customLong("averaged-keys"), help: "R-ROME's fix: the template-averaged key in the update's denominator.") var averagedKeys = false
+    @Option(help: "Forward passes of the δ optimization.") var steps: Int?
+    @Option(help: "Adam learning rate.") var lr: Float?
+    @Option(name: .customLong("weight-decay"), help: "Weight of ‖δ‖/‖m₀‖² in the loss.") var weightDecay: Float?
+    @Option(name: .customLong("clamp-norm-factor"), help: "‖δ‖ ≤ factor·‖m₀‖ (default 4; memit: factor·‖h^L‖, default 0.75).") var clampNormFactor: Float?
+    @Option(name: .customLong("kl-factor"), help: "Weight of the KL term.") var klFactor: Float?
+    @Option(name: .customLong("template-seed"), help: "Seed of the context-template sampler.") var templateSeed: UInt64?
+    @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
+    @Option(help: "Corpus for the key statistics (default: text sampled from the model).") var corpus: String?
+
+    /// The architecture's defaults with every given flag applied; `layer` is ROME's fixed layer.
+    func hyperparameters(_ loaded: LoadedModel, method: EditMethod, layer: Int?) throws -> EditHyperparameters {
+        let n = loaded.config.nLayer
+        var hp = EditHyperparameters.defaults(layers: n, architecture: loaded.checkpoint.architecture ?? "")
+        if let layer { hp.romeLayer = layer }
+        if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: n) }
+        if let memitLayers { hp.memitLayers = try parseLayers(memitLayers, count: n) }
+        if let memitLambda { hp.memitLambda = memitLambda }
+        hp.useCovariance = !noCovariance
+        hp.averagedKeys = averagedKeys
+        if let steps { hp.steps = steps }
+        if let lr { hp.learningRate = lr }
+        if let weightDecay { hp.weightDecay = weightDecay }
+        if let clampNormFactor {
+            if method == .memit { hp.memitClampNormFactor = clampNormFactor } else { hp.clampNormFactor = clampNormFactor }
+        }
+        if let klFactor { hp.klFactor = klFactor }
+        if let templateSeed { hp.templateSeed = templateSeed }
+        return hp
+    }
+
+    /// C_l for `layers` (cached, or computed in one pass with a progress bar); empty with --no-covariance.
+    func keyStatistics(_ loaded: LoadedModel, layers: [Int], enabled: Bool) throws -> [Int: KeyCovariance] {
+        guard enabled else { return [:] }
+        var options = StatsOptions(layers: layers)
+        options.tokens = statsTokens
+        if let corpus { options.corpus = .file(corpus) }
+        let bar = ProgressBar("key statistics")
+        let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
+        let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
+                                              options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
+        return Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+    }
+}
