@@ -14,17 +14,8 @@ public final class LoadedModel: @unchecked Sendable {
         try self.init(checkpoint: try Checkpoint.open(path))
     }
 
-    public init(checkpoint: Checkpoint) throws {
-        self.checkpoint = checkpoint
-        guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
-        // A config.json gets the engine's stricter reading (activation, rope type, mlp_bias checks).
-        if let path = checkpoint.configPath, let data = FileManager.default.contents(atPath: path) {
-            config = try ModelConfig(hfConfigJSON: data)
-        } else {
-            config = try ModelConfig(hp)
-        }
-        model = try TransformerModel(config: config, weights: CheckpointWeights(checkpoint))
-        tokenizer = try LoadedModel.tokenizer(for: checkpoint)
+    public convenience init(checkpoint: Checkpoint) throws {
+        try self.init(checkpoint: checkpoint, patches: [])
     }
 
     /// The checkpoint with `patches` applied in memory only (`PatchedWeights`); the file is not changed.
