@@ -37,7 +37,7 @@ extension RootCommand.Dev {
             var templates: [String]?
             var success = 0, kept = 0, checked = 0
             for (i, fact) in facts.enumerated() {
-                let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
+                let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l]?.solver }
                 if let templates { editor.adoptTemplates(templates) } else { templates = try editor.contextTemplates() }
                 let report = try editor.edit(fact, method: method, allowKnownTarget: true)
                 let target = loaded.tokenizer.encode(fact.targetNew.hasPrefix(" ") ? fact.targetNew : " " + fact.targetNew, addSpecial: false)

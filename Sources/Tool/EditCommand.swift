@@ -64,7 +64,7 @@ extension RootCommand {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }
             let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
-            let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
+            let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l]?.solver }
             var reports: [EditReport] = [], flops: [Int] = []
             for (i, r) in list.enumerated() {
                 printErr("edit \(i + 1)/\(list.count): \"\(r.filledPrompt)\" -> \"\(r.targetNew)\" (\(method.rawValue))")

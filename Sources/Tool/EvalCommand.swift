@@ -53,7 +53,7 @@ extension RootCommand {
                                     lenient: lenient, hyperparameters: hp)
             let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
             let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
-                solvers[l].map { cov in { try cov.solve($0) } }
+                solvers[l]?.solver
             }
             var spent: [Double] = []
             let rows = try naming(out) {

@@ -78,6 +78,19 @@ public enum BLAS {
         return Int(info)
     }
 
+    /// Threads OpenBLAS splits one call over (OPENBLAS_NUM_THREADS, else the cores).
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with every BLAS call on the calling thread, for callers that run independent work on
+    /// threads of their own: two small sgemms side by side keep two cores busier than one split in two.
+    /// The setting is process-wide while `body` runs.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let n = openblas_get_num_threads()
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(n) }
+        return try body()
+    }
+
     /// The kernel set OpenBLAS picked at load time ("Prescott", "Haswell", "SkylakeX", ...). OpenBLAS 0.3.21
     /// does not recognise newer Xeons and falls back to "Prescott" (SSE3), about 3x slower for sgemm; the
     /// kernel can only be chosen before the library loads, via the environment variable OPENBLAS_CORETYPE.

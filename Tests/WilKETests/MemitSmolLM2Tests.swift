@@ -16,7 +16,7 @@ import TestSupport
                                               fingerprint: ModelFingerprint(checkpoint: m.checkpoint, nLayer: m.config.nLayer),
                                               options: StatsOptions(layers: hp.memitLayers), cache: StatsCache())
         let solvers = Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
-        let editor = Editor(m, hyperparameters: hp) { l in solvers[l].map { cov in { try cov.solve($0) } } }
+        let editor = Editor(m, hyperparameters: hp) { l in solvers[l]?.solver }
         let unrelated = "The opposite of hot is"
         let before = try m.nextTokens(after: try m.encodePrompt(unrelated), top: 1)[0].id
         let report = try editor.edit(SmolLM2EditTests.eiffel, method: .memit)

@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Synchronization
 import Testing
 import TestSupport
 @testable import WilKE
@@ -42,7 +43,7 @@ import TestSupport
         }
 
         /// Solves C x = k for the fixture's covariance of `layer` (Gaussian elimination in f64).
-        func solver(_ layer: Int) throws -> ([Float]) throws -> [Double] {
+        func solver(_ layer: Int) throws -> CovarianceSolve {
             let c = try tensor("C.l\(layer)").map(Double.init)
             let n = Int(Double(c.count).squareRoot())
             return { k in
@@ -104,6 +105,28 @@ import TestSupport
         print("\(arch) WilKE LA ours \(ours) vs PyTorch \(refLA)")
         for (a, b) in zip(ours, refLA) { #expect(abs(Double(a) - b) <= 1e-4 * max(1, b)) }
         #expect(ours.indices.min { ours[$0] < ours[$1] } == chosen)
+    }
+
+    /// The scan computed two layers at a time gives bit-identical updates to the one-by-one scan, and
+    /// reports every layer once with a running count.
+    @Test(arguments: fixtureArchs) func parallelScanEqualsSequentialScan(arch: String) throws {
+        let fx = try FixtureModel(arch)
+        let f = try Fixture(arch, layers: fx.config.nLayer)
+        let layers = Array(0..<fx.config.nLayer)
+        let solvers = try layers.map { try f.solver($0) }
+        let one = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 1) { _, _ in }
+        let seen = Mutex<[(Int, Int)]>([])
+        let two = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 2) { up, n in
+            seen.withLock { $0.append((up.layer, n)) }
+        }
+        #expect(one.map(\.layer) == layers && two.map(\.layer) == layers)
+        for (a, b) in zip(one, two) {
+            #expect(a.r == b.r && a.u == b.u && a.relativeSize == b.relativeSize, "\(arch) layer \(a.layer)")
+            #expect(a.optimization.delta == b.optimization.delta)
+        }
+        let calls = seen.withLock { $0 }
+        #expect(calls.map(\.1) == Array(1...layers.count))
+        #expect(Set(calls.map(\.0)) == Set(layers))
     }
 
     /// The edited layer maps k_c to v*: (W + r ûᵀ) k_c + b = v*.

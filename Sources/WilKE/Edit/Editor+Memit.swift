@@ -18,7 +18,7 @@ extension Editor {
         let recorded = [RecordedRequest(prompt: request.prompt, subject: request.subject, targetNew: request.targetNew,
                                         targetTrue: request.targetTrue)]
         var sizes: [Int: Float] = [:]
-        var solvers: [Int: (([Float]) throws -> [Double])?] = [:]
+        var solvers: [Int: CovarianceSolve?] = [:]
         for l in layers where l >= 0 && l < loaded.model.config.nLayer { solvers[l] = try covariance(l) }
         let groups = ContextTemplates.groupSizes(hp.memitTemplateLengths)
         let up = try loaded.model.memitUpdate(inputs, layers: layers, templateGroups: groups, hp,

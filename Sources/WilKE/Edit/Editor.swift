@@ -30,15 +30,18 @@ public final class Editor {
     public let loaded: LoadedModel
     public var hyperparameters: EditHyperparameters
     /// Solves C_l x = k for a layer (nil: no statistics, C = I).
-    public let covariance: (Int) throws -> (([Float]) throws -> [Double])?
+    public let covariance: (Int) throws -> CovarianceSolve?
     public private(set) var templates: [String]?
+    /// Layers WilKE's scan computes at once (each on one core); the BLAS thread count by default, so
+    /// OPENBLAS_NUM_THREADS=1 keeps the scan sequential. Results do not depend on it.
+    public var scanWorkers = BLAS.threads
     /// MEMIT's own templates ("{}" + 5 of 10 tokens), sampled once like `templates`.
     public private(set) var memitTemplates: [String]?
     private var builder: PatchBuilder
     private var current: [String: TensorBytes] = [:]
 
     public init(_ loaded: LoadedModel, hyperparameters: EditHyperparameters,
-                covariance: @escaping (Int) throws -> (([Float]) throws -> [Double])?) {
+                covariance: @escaping (Int) throws -> CovarianceSolve?) {
         self.loaded = loaded
         self.hyperparameters = hyperparameters
         self.covariance = covariance
@@ -107,14 +110,16 @@ public final class Editor {
         for l in layers where l < 0 || l >= model.config.nLayer {
             throw WilKEError.invalidLayer(l)
         }
-        var best: RankOneUpdate?
-        var sizes: [Int: Float] = [:]
-        for (i, l) in layers.enumerated() {
-            let up = try model.rankOneUpdate(inputs, layer: l, hyperparameters, covariance: try covariance(l))
-            sizes[l] = up.relativeSize
-            progress?(String(format: "layer %2d (%d/%d): LA %.5f, loss %.3f -> %.3f in %d steps", l, i + 1, layers.count,
+        let solvers = try layers.map { try covariance($0) }
+        let ups = try model.scan(inputs, layers: layers, hyperparameters, covariance: solvers, workers: scanWorkers) { up, n in
+            progress?(String(format: "layer %2d (%d/%d): LA %.5f, loss %.3f -> %.3f in %d steps", up.layer, n, layers.count,
                              up.relativeSize, up.optimization.losses.first?.total ?? 0, up.optimization.losses.last?.total ?? 0,
                              up.optimization.adamSteps))
+        }
+        var best: RankOneUpdate?
+        var sizes: [Int: Float] = [:]
+        for up in ups {
+            sizes[up.layer] = up.relativeSize
             // First minimum wins, as list.index(min(...)) in the reference.
             if best == nil || up.relativeSize < best!.relativeSize { best = up }
         }

@@ -42,7 +42,7 @@ extension TransformerModel {
     ///   - covariance: C_l x = k solver per layer (nil, or `hp.useCovariance` false: C = I)
     ///   - apply: writes ΔW_l = step.residual ⊗ step.right into layer l's W_down of THIS model before returning
     public func memitUpdate(_ inputs: RomeInputs, layers: [Int], templateGroups: [Int], _ hp: EditHyperparameters,
-                            covariance: (Int) throws -> (([Float]) throws -> [Double])?,
+                            covariance: (Int) throws -> CovarianceSolve?,
                             apply: (MemitLayerStep) throws -> Void) throws -> MemitUpdate {
         guard let zLayer = layers.last else { throw WilKEError.invalidRequest("memit needs at least one layer") }
         for l in layers where l < 0 || l >= config.nLayer { throw WilKEError.invalidLayer(l) }

@@ -29,7 +29,7 @@ extension TransformerModel {
 
     /// Computes δ at `layer`, then û and r. `covariance` solves C x = k for that layer (nil: C = I).
     public func rankOneUpdate(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
-                              covariance: (([Float]) throws -> [Double])?) throws -> RankOneUpdate {
+                              covariance: CovarianceSolve?) throws -> RankOneUpdate {
         let opt = try optimizeDelta(inputs, layer: layer, hp)
         let (kMean, kBare) = try subjectKeys(inputs, layer: layer)
         let direction: [Double] = try hp.useCovariance ? (covariance?(kMean) ?? kMean.map(Double.init)) : kMean.map(Double.init)

@@ -19,7 +19,7 @@ public final class LifelongEval {
     /// The model as loaded from the checkpoint, before any edit (the runner edits it in place).
     public let loaded: LoadedModel
     public let requests: [EditRequest]
-    public let covariance: (Int) throws -> (([Float]) throws -> [Double])?
+    public let covariance: (Int) throws -> CovarianceSolve?
     /// Test hook: stop (as if interrupted) after this many edits in total.
     public var stopAfter: Int?
 
@@ -27,7 +27,7 @@ public final class LifelongEval {
     ///   - requests: the whole data file, in file order (the runner shuffles with `config.seed`).
     ///   - covariance: C_l solver per layer, as for `Editor` (nil: C = I).
     public init(config: EvalConfig, directory: EvalDirectory, loaded: LoadedModel, requests: [EditRequest],
-                covariance: @escaping (Int) throws -> (([Float]) throws -> [Double])?) {
+                covariance: @escaping (Int) throws -> CovarianceSolve?) {
         self.config = config
         self.directory = directory
         self.loaded = loaded

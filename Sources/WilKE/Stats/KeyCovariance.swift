@@ -60,6 +60,9 @@ public struct KeyCovariance: Sendable {
         throw WilKEError.singularCovariance(layer: layer, reason: "no ridge up to 0.1 × its mean diagonal makes it positive definite")
     }
 
+    /// `solve` as the closure editors take per layer.
+    public var solver: CovarianceSolve { { [self] k in try solve(k) } }
+
     /// C⁻¹k (with C + λI when a ridge was needed), by the Cholesky factor in f64.
     /// - Parameter k: [dim] key
     public func solve(_ k: [Float]) throws -> [Double] { try solve(k.map(Double.init)) }

@@ -1,0 +1,50 @@
+import Dispatch
+import Synchronization
+
+/// The solve C_l x = k of one layer (nil: C = I).
+public typealias CovarianceSolve = @Sendable ([Float]) throws -> [Double]
+
+extension TransformerModel {
+    /// WilKE's scan (ALGORITHM.md §5): the rank-one update at every layer of `layers`, each computed on the
+    /// unchanged weights, so the layers are independent. With `workers` > 1 that many layers run side by
+    /// side, each on one core with single-threaded BLAS: the scan's matrices are small ([T ≈ 100, C] x
+    /// [C, F]), and two of them in parallel keep two cores busier than one sgemm split in two. Each
+    /// layer's arithmetic is the same either way, so the results do not depend on `workers`.
+    /// Layers are handed out in the given order (low layers, the most work, first).
+    /// - covariance: one solve per entry of `layers`.
+    /// - done: called once per finished layer, one call at a time, with the count finished so far.
+    func scan(_ inputs: RomeInputs, layers: [Int], _ hp: EditHyperparameters, covariance: [CovarianceSolve?],
+              workers: Int, done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
+        precondition(covariance.count == layers.count)
+        if workers <= 1 || layers.count <= 1 {
+            var out: [RankOneUpdate] = []
+            for (i, l) in layers.enumerated() {
+                out.append(try rankOneUpdate(inputs, layer: l, hp, covariance: covariance[i]))
+                done(out[i], i + 1)
+            }
+            return out
+        }
+        let next = Atomic<Int>(0)
+        let results = Mutex<[Result<RankOneUpdate, any Error>?]>(Array(repeating: nil, count: layers.count))
+        let finished = Mutex<Int>(0)
+        let report = SerializedCallback(body: done)
+        BLAS.singleThreaded {
+            DispatchQueue.concurrentPerform(iterations: min(workers, layers.count)) { _ in
+                while true {
+                    let i = next.add(1, ordering: .relaxed).oldValue
+                    guard i < layers.count else { return }
+                    let r = Result { try rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i]) }
+                    results.withLock { $0[i] = r }
+                    if case .success(let up) = r { finished.withLock { $0 += 1; report.body(up, $0) } }
+                }
+            }
+        }
+        return try results.withLock { $0 }.map { try $0!.get() }
+    }
+}
+
+/// A callback the scan's workers call only while holding a lock, so never two at once: that is what
+/// makes handing a non-Sendable closure to them safe.
+private struct SerializedCallback: @unchecked Sendable {
+    let body: (RankOneUpdate, Int) -> Void
+}
