@@ -46,6 +46,18 @@ import Testing
         #expect(xticks == 4)
     }
 
+    /// More series than palette colours (a WilKE run touching 15 layers): every line and its legend
+    /// entry get a stroke (colour + dash) no other series has.
+    @Test func manySeriesKeepDistinctStrokes() throws {
+        let series = (0..<15).map { SVGChart.Series(name: "layer \($0)", points: [(1, Double($0)), (2, Double($0) + 1)]) }
+        let els = try Elements.parse(SVGChart.lines(title: "t", xLabel: "x", yLabel: "y", series: series, logX: false))
+        let key = { (a: [String: String]) in "\(a["stroke"] ?? "") \(a["stroke-dasharray"] ?? "solid")" }
+        let lines = els.filter { $0.name == "polyline" }.map { key($0.attributes) }
+        let legend = els.filter { $0.name == "line" && $0.attributes["stroke-width"] == "3" }.map { key($0.attributes) }
+        #expect(lines.count == 15 && Set(lines).count == 15)
+        #expect(legend == lines)
+    }
+
     @Test func barsAreProportionalAndNamesAreEscaped() throws {
         let svg = SVGChart.bars(title: "a < b & \"c\"", xLabel: "layer", yLabel: "edits",
                                 bars: [("3", 2), ("5", 4), ("<7>", 1)])

@@ -14,6 +14,16 @@ public enum SVGChart {
     static let left = 70.0, right = 560.0, top = 40.0, bottom = 360.0
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                           "#bcbd22", "#17becf"]
+    /// Dash patterns for the second and third round through the palette, so up to 30 series (a WilKE
+    /// run can touch every scanned layer) stay told apart.
+    static let dashes = ["", "8 4", "2 3"]
+
+    /// Colour and dash of series `i`: the palette first solid, then dashed, then dotted.
+    static func stroke(_ i: Int) -> (color: String, dash: String) {
+        (palette[i % palette.count], dashes[(i / palette.count) % dashes.count])
+    }
+
+    static func dashAttribute(_ dash: String) -> String { dash.isEmpty ? "" : " stroke-dasharray=\"\(dash)\"" }
 
     /// A line chart with one polyline (and a dot per point) per series.
     /// - logX: log₂ x axis with ticks at the powers of two (the evaluation's checkpoints 1, 2, 4, …).
@@ -31,12 +41,12 @@ public enum SVGChart {
         for t in xTicks { body += tick(x: fx(t), label: label(t)) }
         for t in linearTicks(yr) { body += tick(y: fy(t), label: label(t)) }
         for (i, s) in series.enumerated() {
-            let color = palette[i % palette.count]
+            let (color, dash) = stroke(i)
             let pts = s.points.filter { !logX || $0.x > 0 }.map { (fx($0.x), fy($0.y)) }
-            body += "<polyline class=\"series\" data-name=\"\(escape(s.name))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\""
+            body += "<polyline class=\"series\" data-name=\"\(escape(s.name))\" fill=\"none\" stroke=\"\(color)\"\(dashAttribute(dash)) stroke-width=\"2\" points=\""
                 + pts.map { String(format: "%.2f,%.2f", $0.0, $0.1) }.joined(separator: " ") + "\"/>\n"
             for p in pts { body += String(format: "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%@\"/>\n", p.0, p.1, color) }
-            body += legend(i, s.name, color)
+            body += legend(i, s.name, color, dash)
         }
         return document(body)
     }
@@ -127,10 +137,10 @@ public enum SVGChart {
                      left - 6, y + 4, label)
     }
 
-    static func legend(_ i: Int, _ name: String, _ color: String) -> String {
+    static func legend(_ i: Int, _ name: String, _ color: String, _ dash: String) -> String {
         let y = top + 10 + Double(i) * 20
-        return String(format: "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%@\" stroke-width=\"3\"/>\n",
-                      right + 15, y, right + 40, y, color)
+        return String(format: "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%@\"%@ stroke-width=\"3\"/>\n",
+                      right + 15, y, right + 40, y, color, dashAttribute(dash))
             + String(format: "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">%@</text>\n", right + 46, y + 4, escape(name))
     }
 
