@@ -179,14 +179,17 @@ def section_edits(a, out):
     tmp = os.path.join(a.scratch, "bench-edit.wpatch")
     args = [a.bin, "edit", a.model, "--prompt", "{} is located in the city of", "--subject", "The Eiffel Tower",
             "--target", "Rome", "-o", tmp, "--force", "--json"]
-    def run(extra):
+    def run(extra, env=None):
         t = time.perf_counter()
-        r = subprocess.run(args + extra, check=True, capture_output=True, text=True)
+        r = subprocess.run(args + extra, check=True, capture_output=True, text=True,
+                           env=dict(os.environ, **env) if env else None)
         return time.perf_counter() - t, json.loads(r.stdout)
     st = json.loads(subprocess.run([a.bin, "stats", a.model, "--layers", "0-14", "--json"], check=True,
                                    capture_output=True, text=True).stdout)
     rome_wall, rome = run(["--method", "rome", "--layer", "4", "--no-covariance"])
     wilke_wall, wilke = run(["--method", "wilke"])
+    # One BLAS thread: the scan computes one layer at a time on one core (what two layers side by side save).
+    one_wall, one = run(["--method", "wilke"], env={"OPENBLAS_NUM_THREADS": "1"})
     t = torch_bench(a, "rome", ["--runs", "1", "--layer", "4"]) or {}
     e, w = rome["edits"][0], wilke["edits"][0]
     out.append("One edit of \"The Eiffel Tower is located in the city of\" -> Rome on SmolLM2 (wall time of the whole "
@@ -198,6 +201,9 @@ def section_edits(a, out):
                + (f"{tr:.1f} s ({t.get('rome_steps')} steps) | {tr / e['seconds']:.1f}x |" if tr else "n/a | |"))
     out.append(f"| WilKE, scan of layers 0-14 + apply, C from `wilke stats` | {wilke_wall:.1f} s ({w['seconds']:.1f} s, layer {w['layer']}) | "
                "not run (the reference takes a median 502 s on this machine kind, ALGORITHM.md) | |")
+    o = one["edits"][0]
+    out.append(f"| the same WilKE edit on one core (OPENBLAS_NUM_THREADS=1: one layer at a time) | {one_wall:.1f} s "
+               f"({o['seconds']:.1f} s, layer {o['layer']}) | | {o['seconds'] / w['seconds']:.2f}x the two-core scan |")
     out.append("")
     peak = [json.loads(l) for l in subprocess.run([a.bin, "dev", "blas", "--peak"], check=True, capture_output=True,
                                                    text=True).stdout.splitlines() if l.startswith("{")]
