@@ -38,6 +38,7 @@ extension RootCommand.Dev {
             var success = 0, kept = 0, checked = 0
             for (i, fact) in facts.enumerated() {
                 let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l]?.solver }
+                editor.scanWorkers = BLAS.threads
                 if let templates { editor.adoptTemplates(templates) } else { templates = try editor.contextTemplates() }
                 let report = try editor.edit(fact, method: method, allowKnownTarget: true)
                 let target = loaded.tokenizer.encode(fact.targetNew.hasPrefix(" ") ? fact.targetNew : " " + fact.targetNew, addSpecial: false)

@@ -65,6 +65,7 @@ extension RootCommand {
             }
             let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
             let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l]?.solver }
+            editor.scanWorkers = BLAS.threads  // the tool runs nothing else beside an edit
             var reports: [EditReport] = [], flops: [Int] = []
             for (i, r) in list.enumerated() {
                 printErr("edit \(i + 1)/\(list.count): \"\(r.filledPrompt)\" -> \"\(r.targetNew)\" (\(method.rawValue))")

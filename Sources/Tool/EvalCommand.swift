@@ -55,6 +55,7 @@ extension RootCommand {
             let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
                 solvers[l]?.solver
             }
+            runner.scanWorkers = BLAS.threads  // the tool runs nothing else beside the evaluation
             var spent: [Double] = []
             let rows = try naming(out) {
                 try runner.run { event in

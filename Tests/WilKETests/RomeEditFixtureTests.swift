@@ -116,7 +116,7 @@ import TestSupport
         let solvers = try layers.map { try f.solver($0) }
         let one = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 1) { _, _ in }
         let seen = Mutex<[(Int, Int)]>([])
-        let two = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 2) { up, n in
+        let two = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 2, exclusiveBLAS: false) { up, n in
             seen.withLock { $0.append((up.layer, n)) }
         }
         #expect(one.map(\.layer) == layers && two.map(\.layer) == layers)

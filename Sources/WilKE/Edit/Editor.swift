@@ -32,9 +32,11 @@ public final class Editor {
     /// Solves C_l x = k for a layer (nil: no statistics, C = I).
     public let covariance: (Int) throws -> CovarianceSolve?
     public private(set) var templates: [String]?
-    /// Layers WilKE's scan computes at once (each on one core); the BLAS thread count by default, so
-    /// OPENBLAS_NUM_THREADS=1 keeps the scan sequential. Results do not depend on it.
-    public var scanWorkers = BLAS.threads
+    /// Layers WilKE's scan computes at once, each on one core. Above 1 the scan switches OpenBLAS to one
+    /// thread for the whole process while it runs (see `TransformerModel.scan`), so only a caller that runs
+    /// no other BLAS work at the same time (the `wilke` tool) should raise it, e.g. to `BLAS.threads`.
+    /// Results do not depend on it.
+    public var scanWorkers = 1
     /// MEMIT's own templates ("{}" + 5 of 10 tokens), sampled once like `templates`.
     public private(set) var memitTemplates: [String]?
     private var builder: PatchBuilder

@@ -12,9 +12,14 @@ extension TransformerModel {
     /// layer's arithmetic is the same either way, so the results do not depend on `workers`.
     /// Layers are handed out in the given order (low layers, the most work, first).
     /// - covariance: one solve per entry of `layers`.
+    /// - exclusiveBLAS: switch OpenBLAS to one thread (process-wide) while the workers run. Only safe when
+    ///   no other thread of the process calls BLAS meanwhile: changing the thread count under another
+    ///   thread's call made a concurrent test's results differ. Tests pass false (their matrices are too
+    ///   small for OpenBLAS to thread anyway).
     /// - done: called once per finished layer, one call at a time, with the count finished so far.
     func scan(_ inputs: RomeInputs, layers: [Int], _ hp: EditHyperparameters, covariance: [CovarianceSolve?],
-              workers: Int, done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
+              workers: Int, exclusiveBLAS: Bool = true,
+              done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
         precondition(covariance.count == layers.count)
         if workers <= 1 || layers.count <= 1 {
             var out: [RankOneUpdate] = []
@@ -28,17 +33,18 @@ extension TransformerModel {
         let results = Mutex<[Result<RankOneUpdate, any Error>?]>(Array(repeating: nil, count: layers.count))
         let finished = Mutex<Int>(0)
         let report = SerializedCallback(body: done)
-        BLAS.singleThreaded {
+        let run = {
             DispatchQueue.concurrentPerform(iterations: min(workers, layers.count)) { _ in
                 while true {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     guard i < layers.count else { return }
-                    let r = Result { try rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i]) }
+                    let r = Result { try self.rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i]) }
                     results.withLock { $0[i] = r }
                     if case .success(let up) = r { finished.withLock { $0 += 1; report.body(up, $0) } }
                 }
             }
         }
+        if exclusiveBLAS { BLAS.singleThreaded(run) } else { run() }
         return try results.withLock { $0 }.map { try $0!.get() }
     }
 }

@@ -22,6 +22,8 @@ public final class LifelongEval {
     public let covariance: (Int) throws -> CovarianceSolve?
     /// Test hook: stop (as if interrupted) after this many edits in total.
     public var stopAfter: Int?
+    /// The editor's `scanWorkers` (1: sequential scan; see there before raising it).
+    public var scanWorkers = 1
 
     /// - Parameters:
     ///   - requests: the whole data file, in file order (the runner shuffles with `config.seed`).
@@ -91,6 +93,7 @@ public final class LifelongEval {
         let (stream, heldOut) = try selectFacts()
         progress?(.status("\(stream.count) edits, \(heldOut.count) held-out facts"))
         let editor = Editor(loaded, hyperparameters: config.hyperparameters, covariance: covariance)
+        editor.scanWorkers = scanWorkers
         // The context templates come from the unedited model, also when resuming.
         _ = try editor.contextTemplates()
         if !log.isEmpty {
