@@ -5,7 +5,7 @@ import Synchronization
 public typealias CovarianceSolve = @Sendable ([Float]) throws -> [Double]
 
 extension TransformerModel {
-    /// WilKE's scan (ALGORITHM.md §5): the rank-one update at every layer of `layers`, each computed on the
+    /// WilKE's scan (ALGORITHM.md §1.1): the rank-one update at every layer of `layers`, each computed on the
     /// unchanged weights, so the layers are independent. With `workers` > 1 that many layers run side by
     /// side, each on one core with single-threaded BLAS: the scan's matrices are small ([T ≈ 100, C] x
     /// [C, F]), and two of them in parallel keep two cores busier than one sgemm split in two. Each
