@@ -21,31 +21,31 @@ extension TransformerModel {
               workers: Int, exclusiveBLAS: Bool = true,
               done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
         precondition(covariance.count == layers.count)
-        if workers <= 1 || layers.count <= 1 {
-            var out: [RankOneUpdate] = []
-            for (i, l) in layers.enumerated() {
-                out.append(try rankOneUpdate(inputs, layer: l, hp, covariance: covariance[i]))
-                done(out[i], i + 1)
-            }
-            return out
-        }
-        let next = Atomic<Int>(0)
+        let next = Atomic<Int>(0), failed = Atomic<Bool>(false)
         let results = Mutex<[Result<RankOneUpdate, any Error>?]>(Array(repeating: nil, count: layers.count))
         let finished = Mutex<Int>(0)
         let report = SerializedCallback(body: done)
+        let n = max(1, min(workers, layers.count))
+        // One worker runs inline on the caller's thread: the sequential scan is the same loop.
         let run = {
-            DispatchQueue.concurrentPerform(iterations: min(workers, layers.count)) { _ in
-                while true {
+            DispatchQueue.concurrentPerform(iterations: n) { _ in
+                while !failed.load(ordering: .relaxed) {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     guard i < layers.count else { return }
                     let r = Result { try self.rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i]) }
                     results.withLock { $0[i] = r }
-                    if case .success(let up) = r { finished.withLock { $0 += 1; report.body(up, $0) } }
+                    switch r {
+                    case .success(let up): finished.withLock { $0 += 1; report.body(up, $0) }
+                    case .failure: failed.store(true, ordering: .relaxed)
+                    }
                 }
             }
         }
-        if exclusiveBLAS { BLAS.singleThreaded(run) } else { run() }
-        return try results.withLock { $0 }.map { try $0!.get() }
+        if n > 1 && exclusiveBLAS { BLAS.singleThreaded(run) } else { run() }
+        // The first failure in layer order, as the one-by-one loop would have thrown.
+        let all = results.withLock { $0 }
+        if let bad = all.first(where: { if case .failure = $0 { true } else { false } }) { _ = try bad!.get() }
+        return try all.map { try $0!.get() }
     }
 }
 
