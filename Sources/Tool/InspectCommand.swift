@@ -29,7 +29,7 @@ extension RootCommand {
             if json {
                 print(report.json())
             } else {
-                print(report.text())
+                print(DisplayText.escaped(report.text(), limit: nil, keepNewlines: true))
             }
         }
     }
