@@ -38,9 +38,26 @@ public final class MappedFile: @unchecked Sendable {
         identity = (UInt64(st.st_dev), UInt64(st.st_ino))
     }
 
+    /// A private read-only copy of `bytes` standing in for a file named `path`, so the fuzz targets
+    /// (Tests/Fuzz) can run the file parsers without touching the disk. There is no descriptor (`fd`
+    /// is -1); readers that need one fall back to the mapping.
+    @_spi(Fuzzing)
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) throws {
+        self.path = path
+        guard bytes.count > 0 else { throw FormatError.emptyFile(path: path) }
+        let address = mmap(/* addr: */ nil, /* len: */ bytes.count, /* prot: */ PROT_READ | PROT_WRITE,
+                           /* flags: */ MAP_PRIVATE | MAP_ANONYMOUS, /* fd: */ -1, /* offset: */ 0)
+        guard let address, address != MAP_FAILED else { throw FormatError.io(path: path, operation: "mmap", errno: errno) }
+        address.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        mprotect(address, bytes.count, PROT_READ)
+        self.fd = -1
+        self.bytes = UnsafeRawBufferPointer(start: address, count: bytes.count)
+        identity = (0, 0)
+    }
+
     deinit {
         munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
-        close(fd)
+        if fd >= 0 { close(fd) }
     }
 
     /// A view of `range` inside the mapping; the range must have been validated by the caller.
