@@ -29,7 +29,7 @@ extension RootCommand {
             if json {
                 print(report.json())
             } else {
-                print(DisplayText.escaped(report.text(), limit: nil, keepNewlines: true))
+                print(report.text())  // every string from the file in it is escaped (DisplayText)
             }
         }
     }
