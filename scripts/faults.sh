@@ -8,13 +8,13 @@
 #   leaked   temp files (.NAME.tmp-PID-N) of dead processes left after the next run in that directory
 # All four must be 0; the script exits 1 otherwise.
 #
-#   scripts/faults.sh [WILKE_BINARY]      FAULTS_KILLS=200 (kill -9 goal), FAULTS_MB=32 (model size)
+#   scripts/faults.sh [WILKE_BINARY]      FAULTS_KILLS=200 (kill -9 goal), FAULTS_MB=8 (model size)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 W="${1:-.build/release/wilke}"
 W="$(cd "$(dirname "$W")" && pwd)/$(basename "$W")"
 KILLS_GOAL="${FAULTS_KILLS:-200}"
-MB="${FAULTS_MB:-32}"
+MB="${FAULTS_MB:-8}"
 base_dir=/tmp; [ -d /dev/shm ] && [ -w /dev/shm ] && base_dir=/dev/shm
 D="$(mktemp -d "$base_dir/wilke-faults.XXXXXX")"
 trap 'rm -rf "$D"' EXIT
@@ -41,11 +41,11 @@ rm -f timing.safetensors
 DUR_MS=$(( (t1 - t0) / 1000000 )); [ "$DUR_MS" -lt 20 ] && DUR_MS=20
 echo "faults: model ${MB} MB in $D, one apply takes ${DUR_MS} ms; killing at random points until $KILLS_GOAL kills"
 
-# Runs "$@" in the background and kills it with SIGKILL after a random delay within 1.2 × one run.
+# Runs "$@" in the background and kills it with SIGKILL after a random delay within one run's duration.
 # Sets $status to the exit status (137 when the kill landed).
 kill_run() {
     "$@" >/dev/null 2>&1 &
-    local pid=$! delay=$(( RANDOM % (DUR_MS * 12 / 10) ))
+    local pid=$! delay=$(( RANDOM % DUR_MS ))
     sleep "$((delay / 1000)).$(printf %03d $((delay % 1000)))"
     kill -9 "$pid" 2>/dev/null
     { wait "$pid"; } 2>/dev/null; status=$?
