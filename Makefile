@@ -7,7 +7,7 @@ CONFIG ?= release
 BIN = .build/$(CONFIG)/wilke
 export WILKE_CACHE WILKE_MODEL := $(MODEL)
 
-.PHONY: all deps fetch-model build demo test bench accept fuzz fixtures clean
+.PHONY: all deps fetch-model build demo test bench accept fuzz fuzz-smoke faults fixtures clean
 
 all: build
 
@@ -41,8 +41,18 @@ bench: deps fetch-model build
 accept: deps fetch-model build
 	@./scripts/accept.sh "$(BIN)" "$(MODEL)"
 
+# libFuzzer: every target in turn (FUZZ_SECONDS each, default 600), or one with FUZZ_TARGET=gguf.
+# Targets: patch gguf safetensors tokenizer config requests apply (docs/RELIABILITY.md).
 fuzz: deps
-	@./scripts/fuzz.sh
+	@FUZZ_TARGET="$(FUZZ_TARGET)" ./scripts/fuzz.sh
+
+# A short run of every target (60 s each), to catch a regression quickly.
+fuzz-smoke: deps
+	@FUZZ_TARGET= FUZZ_SECONDS=$${FUZZ_SECONDS:-60} ./scripts/fuzz.sh
+
+# kill -9, concurrent writers, ENOSPC (root), FIFOs and symlinks against the patch verbs; prints counts.
+faults: deps build
+	@./scripts/faults.sh "$(BIN)"
 
 # Regenerate the committed Python reference fixtures (needs the venv from scripts/python-env.sh).
 fixtures:

@@ -10,8 +10,8 @@ let package = Package(
         .library(name: "Formats", targets: ["Formats"]),
         .library(name: "Patch", targets: ["Patch"]),
         .library(name: "WilKE", targets: ["WilKE"]),
-        // libFuzzer target for the .wpatch parser (scripts/fuzz.sh); a corpus replayer when built normally.
-        .executable(name: "wilke-fuzz-patch", targets: ["PatchFuzz"]),
+        // libFuzzer targets for every parser (scripts/fuzz.sh); a corpus replayer when built normally.
+        .executable(name: "wilke-fuzz", targets: ["Fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,7 +34,7 @@ let package = Package(
             dependencies: ["Formats", "Patch", "WilKE", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
-        .executableTarget(name: "PatchFuzz", dependencies: ["Patch"], path: "Tests/Fuzz/PatchFuzz"),
+        .executableTarget(name: "Fuzz", dependencies: ["Formats", "Patch", "WilKE"], path: "Tests/Fuzz"),
 
         // Fixtures are read from the source tree (Tests/<Target>/Fixtures) via #filePath, not copied.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

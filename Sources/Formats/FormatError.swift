@@ -8,12 +8,17 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
     // I/O
     case io(path: String, operation: String, errno: Int32)
     case emptyFile(path: String)
-    case notAFile(path: String)
+    case notAFile(path: String, kind: String)
     case outputExists(path: String)
+    case emptyOutputPath
+    case outputIsDirectory(path: String)
+    case hardLinked(path: String, links: Int)
+    case changedWhileWriting(path: String)
     case unknownFormat(path: String)
 
     // Byte-level reading
     case truncated(offset: Int, needed: Int, available: Int)
+    case fileTruncated(what: String, count: UInt64, available: Int)
 
     // safetensors (FORMATS.md §1.4, in order)
     case headerTooSmall(length: Int)
@@ -70,26 +75,35 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
         switch self {
         case let .io(path, operation, errno): return "\(path): \(operation) failed: \(errnoText(errno))"
         case let .emptyFile(path): return "\(path): file is empty"
-        case let .notAFile(path): return "\(path): not a regular file"
+        case let .notAFile(path, kind): return "\(path): is \(kind), not a regular file"
         case let .outputExists(path): return "\(path): output already exists (pass --force to overwrite)"
+        case .emptyOutputPath: return "the output path is empty"
+        case let .outputIsDirectory(path): return "\(path): output is a directory"
+        case let .hardLinked(path, links):
+            return "\(path): has \(links) hard links; rewriting it in place would leave the other names with the old bytes " +
+                "(use -o, or pass --force to break the links)"
+        case let .changedWhileWriting(path):
+            return "\(path): was replaced by another process while being rewritten; nothing was written, run again"
         case let .unknownFormat(path): return "\(path): not a GGUF file, safetensors file or Hugging Face model directory"
         case let .truncated(offset, needed, available):
-            return "truncated: needed \(needed) bytes at offset \(offset), \(available) available"
+            return "file is truncated: needed \(needed) bytes at offset \(offset), \(available) available"
+        case let .fileTruncated(what, count, available):
+            return "file is truncated: it declares \(count) \(what)s but only \(available) bytes follow"
         case let .headerTooSmall(length): return "safetensors header too small: file has \(length) bytes, needs at least 8"
         case let .headerTooLarge(length): return "safetensors header too large: \(length) bytes (limit 100,000,000)"
         case let .invalidHeaderLength(length, fileLength):
             return "invalid safetensors header length \(length) for a file of \(fileLength) bytes"
         case .invalidHeaderUTF8: return "safetensors header is not valid UTF-8"
         case let .invalidHeaderJSON(reason): return "invalid safetensors header JSON: \(reason)"
-        case let .invalidOffset(tensor): return "invalid data offsets for tensor '\(tensor)' (holes, overlaps or out of range)"
-        case let .validationOverflow(tensor): return "size of tensor '\(tensor)' overflows"
-        case let .misalignedSlice(tensor): return "tensor '\(tensor)' does not fill a whole number of bytes"
+        case let .invalidOffset(tensor): return "invalid data offsets for tensor '\(shown(tensor))' (holes, overlaps or out of range)"
+        case let .validationOverflow(tensor): return "size of tensor '\(shown(tensor))' overflows"
+        case let .misalignedSlice(tensor): return "tensor '\(shown(tensor))' does not fill a whole number of bytes"
         case let .tensorInvalidInfo(tensor, expected, found):
-            return "tensor '\(tensor)' has \(found) bytes but its shape and dtype need \(expected)"
+            return "tensor '\(shown(tensor))' has \(found) bytes but its shape and dtype need \(expected)"
         case let .metadataIncompleteBuffer(expected, found):
             return "data buffer has \(found) bytes but the tensors cover \(expected) (missing or trailing bytes)"
-        case let .duplicateTensor(name): return "duplicate tensor name '\(name)'"
-        case let .unknownDType(name): return "unknown dtype '\(name)'"
+        case let .duplicateTensor(name): return "duplicate tensor name '\(shown(name))'"
+        case let .unknownDType(name): return "unknown dtype '\(shown(name))'"
         case let .shardMissing(path): return "\(path): shard named in the index is missing"
         case let .invalidIndex(path, reason): return "\(path): invalid shard index: \(reason)"
         case let .badMagic(found):
@@ -98,27 +112,27 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
         case let .unsupportedVersion(v): return "unsupported GGUF version \(v) (supported: 2, 3)"
         case let .tooManyItems(what, count): return "implausible \(what) count \(count)"
         case let .emptyKey(index): return "metadata key \(index) is empty"
-        case let .duplicateKey(key): return "duplicate metadata key '\(key)'"
-        case let .invalidValueType(key, type): return "metadata key '\(key)' has invalid value type \(type)"
-        case let .nestedArray(key): return "metadata key '\(key)' is an array of arrays (not supported by ggml)"
-        case let .invalidBool(key, value): return "metadata key '\(key)' has invalid bool value \(value)"
+        case let .duplicateKey(key): return "duplicate metadata key '\(shown(key))'"
+        case let .invalidValueType(key, type): return "metadata key '\(shown(key))' has invalid value type \(type)"
+        case let .nestedArray(key): return "metadata key '\(shown(key))' is an array of arrays (not supported by ggml)"
+        case let .invalidBool(key, value): return "metadata key '\(shown(key))' has invalid bool value \(value)"
         case let .stringTooLong(length): return "string of \(length) bytes exceeds the limit"
         case let .invalidUTF8(what): return "\(what) is not valid UTF-8"
         case let .badAlignment(reason): return "invalid general.alignment: \(reason)"
-        case let .tensorNameTooLong(name): return "tensor name '\(name.prefix(80))' is longer than 63 bytes"
-        case let .tooManyDimensions(tensor, count): return "tensor '\(tensor)' has \(count) dimensions (max 4)"
-        case let .negativeDimension(tensor): return "tensor '\(tensor)' has a negative dimension"
-        case let .elementCountOverflow(tensor): return "element count of tensor '\(tensor)' overflows"
-        case let .unknownTensorType(tensor, type): return "tensor '\(tensor)' has unknown ggml type \(type)"
+        case let .tensorNameTooLong(name): return "tensor name '\(shown(name))' is longer than 63 bytes"
+        case let .tooManyDimensions(tensor, count): return "tensor '\(shown(tensor))' has \(count) dimensions (max 4)"
+        case let .negativeDimension(tensor): return "tensor '\(shown(tensor))' has a negative dimension"
+        case let .elementCountOverflow(tensor): return "element count of tensor '\(shown(tensor))' overflows"
+        case let .unknownTensorType(tensor, type): return "tensor '\(shown(tensor))' has unknown ggml type \(type)"
         case let .rowNotBlockAligned(tensor, ne0, blockSize):
-            return "tensor '\(tensor)': row length \(ne0) is not a multiple of the block size \(blockSize)"
+            return "tensor '\(shown(tensor))': row length \(ne0) is not a multiple of the block size \(blockSize)"
         case let .badTensorOffset(tensor, offset, expected):
-            return "tensor '\(tensor)' has offset \(offset), expected \(expected)"
-        case let .tensorDataOutOfBounds(tensor): return "data of tensor '\(tensor)' lies beyond the end of the file"
+            return "tensor '\(shown(tensor))' has offset \(offset), expected \(expected)"
+        case let .tensorDataOutOfBounds(tensor): return "data of tensor '\(shown(tensor))' lies beyond the end of the file"
         case let .unsupportedDType(name, operation): return "dtype \(name) is not supported for \(operation)"
         case let .shapeMismatch(tensor, expected, found):
-            return "tensor '\(tensor)' has shape \(found), expected \(expected)"
-        case let .tensorNotFound(name): return "tensor '\(name)' not found"
+            return "tensor '\(shown(tensor))' has shape \(found), expected \(expected)"
+        case let .tensorNotFound(name): return "tensor '\(shown(name))' not found"
         case let .notWholeBlocks(dtype, elements, blockSize):
             return "\(elements) elements of \(dtype) are not a whole number of \(blockSize)-element blocks"
         case let .byteCountMismatch(dtype, elements, expected, found):
@@ -126,8 +140,8 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
         case let .missingConfig(path): return "\(path): config.json is missing"
         case let .invalidConfig(path, reason): return "\(path): invalid config: \(reason)"
         case let .unsupportedArchitecture(name, supported):
-            return "unsupported architecture '\(name)' (supported: \(supported.joined(separator: ", ")))"
-        case let .missingHyperparameter(key): return "missing hyper-parameter '\(key)'"
+            return "unsupported architecture '\(shown(name))' (supported: \(supported.joined(separator: ", ")))"
+        case let .missingHyperparameter(key): return "missing hyper-parameter '\(shown(key))'"
         }
     }
 }
@@ -137,3 +151,6 @@ func errnoText(_ code: Int32) -> String {
     guard let text = strerror(code) else { return "errno \(code)" }
     return String(cString: text)
 }
+
+/// A name or key from the file as it appears inside a message: escaped and capped (DisplayText).
+func shown(_ s: String) -> String { DisplayText.escaped(s, limit: 96) }

@@ -6,10 +6,13 @@ public struct PatchingOptions: Sendable {
     public var force: Bool = false
     /// Replace an existing output.
     public var overwrite: Bool = false
+    /// In place: rewrite a file that has other hard links (they keep the old bytes) instead of refusing.
+    public var breakHardLinks: Bool = false
 
-    public init(force: Bool = false, overwrite: Bool = false) {
+    public init(force: Bool = false, overwrite: Bool = false, breakHardLinks: Bool = false) {
         self.force = force
         self.overwrite = overwrite
+        self.breakHardLinks = breakHardLinks
     }
 }
 
@@ -141,20 +144,24 @@ public enum CheckpointPatching {
             }
         }
         try CheckpointRewriter.write(ckpt, replacements: replacements, record: record, output: output,
-                                     overwrite: options.overwrite, progress: progress)
+                                     overwrite: options.overwrite, breakHardLinks: options.breakHardLinks, progress: progress)
         return PatchingReport(tensors: plan.tensors.map(\.tensor.name), typeChanges: changes, record: record)
     }
 }
 
-/// How one patch relates to a checkpoint, tensor by tensor (`wilke verify`).
+/// How one patch relates to a checkpoint, tensor by tensor (`wilke verify`). The overall `state` is
+/// what `apply` would do: write (clean), refuse as already applied, refuse on a hash conflict, or
+/// refuse because the patch is for another model.
 public struct PatchVerification: Equatable, Sendable {
     public enum State: String, Equatable, Sendable {
         /// The tensor is exactly what the patch's first step on it reads.
         case clean = "applies cleanly"
-        /// The tensor is exactly what the patch's last step on it writes.
+        /// The tensor is exactly what the patch's last step on it writes (or the record lists the patch).
         case applied = "already applied"
-        /// Anything else: another model, another patch on top, or a damaged file.
+        /// Right tensor, other bytes: another patch on top, or a damaged file.
         case conflict = "conflicts"
+        /// Another model: format, architecture, a missing tensor, or another type, shape or layout.
+        case wrongBase = "is for another model"
     }
 
     public struct TensorState: Equatable, Sendable {
@@ -171,47 +178,60 @@ public struct PatchVerification: Equatable, Sendable {
     public var tensors: [TensorState]
     /// Whether the provenance record lists the patch.
     public var recorded: Bool
+    /// Why the patch as a whole does not fit (format or architecture), as `apply` would say it.
+    public var problem: String?
 
-    /// clean if every tensor is clean, applied if every tensor is applied, else conflicts.
     public var state: State {
+        if problem != nil || tensors.contains(where: { $0.state == .wrongBase }) { return .wrongBase }
+        if recorded || (!tensors.isEmpty && tensors.allSatisfy({ $0.state == .applied })) {
+            return tensors.contains { $0.state == .conflict } ? .conflict : .applied
+        }
         if tensors.allSatisfy({ $0.state == .clean }) { return .clean }
-        if tensors.allSatisfy({ $0.state == .applied }) { return .applied }
         return .conflict
     }
 }
 
 extension CheckpointPatching {
     /// Checks, without writing anything, whether `patch` applies cleanly to `ckpt`, is already applied,
-    /// or conflicts, per tensor.
+    /// conflicts, or is for another model, per tensor: every check `apply` makes before writing
+    /// (model, record, names, types, shapes, layouts, base hashes).
     public static func verify(_ patch: Patch, against ckpt: Checkpoint) throws -> PatchVerification {
+        var problem: String?
+        do { try checkModel(patch, ckpt) } catch { problem = "\(error)" }
         var byTensor: [String: [PatchStep]] = [:]
         for s in patch.steps { byTensor[s.tensor, default: []].append(s) }
         var states: [PatchVerification.TensorState] = []
+        var seen: Set<String> = []
         for name in patch.touchedTensors {
             let chain = byTensor[name]!
             let first = chain[0], last = chain.last!
-            var state = PatchVerification.TensorState(name: name, state: .conflict, expectedSHA256: first.baseSHA256, foundSHA256: nil, reason: nil)
+            var state = PatchVerification.TensorState(name: name, state: .wrongBase, expectedSHA256: first.baseSHA256, foundSHA256: nil, reason: nil)
             guard let t = ckpt.tensor(name) else {
                 state.reason = "the checkpoint has no such tensor"
                 states.append(state)
                 continue
             }
+            guard seen.insert(t.name).inserted else {
+                state.reason = "two names in the patch refer to tensor \(t.name)"
+                states.append(state)
+                continue
+            }
+            let readable = Result { try checkFingerprint(t, name: name, dtype: first.dtype, rows: first.rows, cols: first.cols, layout: first.layout) }
+            let written = Result { try checkFingerprint(t, name: name, dtype: last.resultDType, rows: last.rows, cols: last.cols, layout: last.layout) }
             let found = ckpt.sha256(t)
             state.foundSHA256 = found
-            if (try? checkFingerprint(t, name: name, dtype: first.dtype, rows: first.rows, cols: first.cols, layout: first.layout)) != nil,
-               found == first.baseSHA256 {
-                state.state = .clean
-            } else if (try? checkFingerprint(t, name: name, dtype: last.resultDType, rows: last.rows, cols: last.cols, layout: last.layout)) != nil,
-                      found == last.resultSHA256 {
-                state.state = .applied
-            } else if t.dtype != first.dtype && t.dtype != last.resultDType {
-                state.reason = "type \(t.dtype.name), the patch reads \(first.dtype.name)"
-            } else {
+            switch (readable, written) {
+            case (.success, _) where found == first.baseSHA256: state.state = .clean
+            case (_, .success) where found == last.resultSHA256: state.state = .applied
+            case (.success, _), (_, .success):
+                state.state = .conflict
                 state.reason = "sha256 \(found), expected \(first.baseSHA256)"
+            case let (.failure(e), _):
+                state.reason = "\(e)"
             }
             states.append(state)
         }
         let recorded = try Provenance.read(ckpt).contains { $0.id == patch.id }
-        return PatchVerification(patchID: patch.id, tensors: states, recorded: recorded)
+        return PatchVerification(patchID: patch.id, tensors: states, recorded: recorded, problem: problem)
     }
 }

@@ -20,10 +20,12 @@ enum CheckpointRewriter {
     /// - Parameters:
     ///   - replacements: by stored tensor name.
     ///   - output: the new file or directory; nil rewrites the checkpoint in place (temp + rename over
-    ///     each rewritten file; a directory's untouched shards stay as they are).
+    ///     each rewritten file, through symlinks, keeping mode and owner; a directory's untouched shards
+    ///     stay as they are). The caller holds a `FileLock` on the checkpoint from before it was opened.
+    ///   - breakHardLinks: in place, rewrite a file that has other hard links (they keep the old bytes)
+    ///     instead of refusing.
     static func write(_ ckpt: Checkpoint, replacements: [String: TensorReplacement], record: [AppliedPatch],
-                      output: String?, overwrite: Bool, progress: ((Int, Int) -> Void)? = nil) throws {
-        removeStaleTemps(of: output ?? ckpt.path)
+                      output: String?, overwrite: Bool, breakHardLinks: Bool = false, progress: ((Int, Int) -> Void)? = nil) throws {
         var done = 0
         let total = max(1, replacements.count)
         let counted = replacements.mapValues { r in
@@ -32,50 +34,33 @@ enum CheckpointRewriter {
         switch ckpt.format {
         case .gguf:
             let g = ckpt.gguf!
-            try writeFile(output ?? ckpt.path, overwrite: output == nil || overwrite, source: g.file) { out, fd in
+            try writeFile(output, overwrite: overwrite, breakHardLinks: breakHardLinks, source: g.file) { out, fd in
                 try writeGGUF(g, fd: fd, replacements: counted, record: record, to: out)
             }
         case .safetensors:
             let st = ckpt.safetensors[0]
-            try writeFile(output ?? ckpt.path, overwrite: output == nil || overwrite, source: st.file) { out, fd in
+            try writeFile(output, overwrite: overwrite, breakHardLinks: breakHardLinks, source: st.file) { out, fd in
                 try writeSafetensors(st, fd: fd, replacements: counted, metadata: Provenance.safetensors(st.metadata, record), to: out)
             }
         case .huggingFaceDirectory:
-            try writeDirectory(ckpt, replacements: counted, record: record, output: output, overwrite: overwrite)
+            try writeDirectory(ckpt, replacements: counted, record: record, output: output, overwrite: overwrite,
+                               breakHardLinks: breakHardLinks)
         }
         progress?(total, total)
     }
 
-    /// Removes hidden temp outputs (`.NAME.tmp-PID-N`, see `OutputFile`) for `path` left by a process
-    /// that no longer exists (killed mid-write), so an interrupted run leaves nothing behind for long.
-    static func removeStaleTemps(of path: String) {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent().path, prefix = "." + url.lastPathComponent + ".tmp-"
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for name in names where name.hasPrefix(prefix) {
-            guard let pid = Int32(name.dropFirst(prefix.count).split(separator: "-").first ?? ""), pid > 0 else { continue }
-            if kill(pid, 0) != 0, errno == ESRCH { try? FileManager.default.removeItem(atPath: dir + "/" + name) }
-        }
-    }
-
-    /// One output file from one source file: opens the source for `copy_file_range`, commits or discards.
-    private static func writeFile(_ path: String, overwrite: Bool, source: MappedFile,
+    /// One output file from one source file (`path` nil: the source itself, in place), commits or discards.
+    private static func writeFile(_ path: String?, overwrite: Bool, breakHardLinks: Bool = false, source: MappedFile,
                                   _ body: (OutputFile, Int32) throws -> Void) throws {
-        let out = try OutputFile(path: path, overwrite: overwrite)
+        let out = try path.map { try OutputFile(path: $0, overwrite: overwrite) }
+            ?? OutputFile.inPlace(source.path, expected: source.identity, allowHardLinks: breakHardLinks)
         do {
-            try withSourceFD(source) { try body(out, $0) }
+            try body(out, source.fd)
             try out.commit()
         } catch {
             out.discard()
             throw error
         }
-    }
-
-    private static func withSourceFD<T>(_ file: MappedFile, _ body: (Int32) throws -> T) throws -> T {
-        let fd = open(file.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FormatError.io(path: file.path, operation: "open", errno: errno) }
-        defer { close(fd) }
-        return try body(fd)
     }
 
     // MARK: GGUF
@@ -138,7 +123,7 @@ enum CheckpointRewriter {
     // MARK: Hugging Face directories
 
     private static func writeDirectory(_ ckpt: Checkpoint, replacements: [String: TensorReplacement], record: [AppliedPatch],
-                                       output: String?, overwrite: Bool) throws {
+                                       output: String?, overwrite: Bool, breakHardLinks: Bool) throws {
         let sharded = Provenance.isSharded(ckpt)
         let shardNames = ckpt.safetensors.map { ($0.path as NSString).lastPathComponent }
         // A single shard carries the record in its own header, so it is always rewritten.
@@ -179,13 +164,15 @@ enum CheckpointRewriter {
         do {
             for s in touched.sorted() {
                 let st = ckpt.safetensors[s]
-                let out = try OutputFile(path: st.path, overwrite: true)
+                let out = try OutputFile.inPlace(st.path, expected: st.file.identity, allowHardLinks: breakHardLinks)
                 pending.append(out)
-                try withSourceFD(st.file) { fd in try writeSafetensors(st, fd: fd, replacements: replacements, metadata: shardMetadata(s), to: out) }
+                try writeSafetensors(st, fd: st.file.fd, replacements: replacements, metadata: shardMetadata(s), to: out)
             }
             let sidecar = ckpt.path + "/" + Provenance.sidecarName
             if sharded, !record.isEmpty {
-                let out = try OutputFile(path: sidecar, overwrite: true)
+                let out = FileManager.default.fileExists(atPath: sidecar)
+                    ? try OutputFile.inPlace(sidecar, expected: nil, allowHardLinks: breakHardLinks)
+                    : try OutputFile(path: sidecar, overwrite: true)
                 pending.append(out)
                 try out.write(Provenance.sidecar(record))
             }

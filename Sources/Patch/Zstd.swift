@@ -19,6 +19,11 @@ public enum Zstd {
     /// Decompresses exactly one frame that must state its content size, refusing anything above
     /// `maxSize` (a corrupt header must not make us allocate gigabytes) and any trailing bytes.
     public static func decompress(_ frame: UnsafeRawBufferPointer, maxSize: Int) throws -> [UInt8] {
+        // A zstd frame (RFC 8878 §3.1.1) starts with the magic 28 B5 2F FD and a frame header descriptor
+        // whose bit 2 says whether an XXH64 content checksum follows the data. PATCH_FORMAT §1 requires
+        // one, so corruption inside the compressed blocks is always caught by zstd itself.
+        guard frame.count >= 5, frame.prefix(4).elementsEqual([0x28, 0xB5, 0x2F, 0xFD]) else { throw PatchError.zstd("not a zstd frame") }
+        guard frame[4] & 0x04 != 0 else { throw PatchError.zstd("frame has no content checksum (the format requires one)") }
         let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         if size == ZSTD_CONTENTSIZE_ERROR { throw PatchError.zstd("not a zstd frame") }
         if size == ZSTD_CONTENTSIZE_UNKNOWN { throw PatchError.zstd("frame does not state its content size") }

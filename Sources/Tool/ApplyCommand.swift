@@ -32,7 +32,7 @@ func printPatchingReport(_ r: PatchingReport, verb: String, patches: [Patch], ou
                        "record": r.record.map { ["id": $0.id, "summary": $0.summary] }])
         return
     }
-    for p in patches { print("\(verb) \(short(p.id))  \(p.summary)") }
-    print("\(r.tensors.count) tensor\(r.tensors.count == 1 ? "" : "s") rewritten" +
+    for p in patches { say("\(verb) \(short(p.id))  \(p.summary)") }
+    say("\(r.tensors.count) tensor\(r.tensors.count == 1 ? "" : "s") rewritten" +
           (r.typeChanges.isEmpty ? "" : " (\(r.typeChanges.count) changed type)") + ", wrote \(output)")
 }

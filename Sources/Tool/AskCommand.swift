@@ -44,9 +44,12 @@ extension RootCommand {
         }
 
         func run() throws {
+            guard !prompt.isEmpty else { throw CLIError("the prompt is empty: give the text to complete") }
             let patches = try patch.map(readPatch)
             let loaded = try naming(model) { try LoadedModel(checkpoint: try Checkpoint.open(model), patches: patches) }
             let ids = try loaded.encodePrompt(prompt, reserve: n)
+            // A long prompt is one forward pass that can take a while on one core: say what is going on.
+            if ids.count >= 256, isatty(STDERR_FILENO) == 1 { printErr("reading a prompt of \(ids.count) tokens…") }
             let candidates = try loaded.nextTokens(after: ids, top: top)
             let sampling: Sampling = sampleTopK > 0 ? .topK(sampleTopK) : .greedy
             let generated = n > 0 ? try loaded.complete(ids, maxNewTokens: n, sampling: sampling, seed: seed) : []
@@ -59,7 +62,8 @@ extension RootCommand {
                 print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
                 return
             }
-            print(prompt + completion)
+            // The completion is model output decoded from the checkpoint's vocabulary: untrusted bytes.
+            print(DisplayText.escaped(prompt + completion, limit: nil, keepNewlines: true))
             if !candidates.isEmpty {
                 print("\nnext token after the prompt:")
                 print("  rank  id      probability  logit     piece")

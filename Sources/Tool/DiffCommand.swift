@@ -60,8 +60,8 @@ extension RootCommand {
                     try printJSON(["output": output, "id": p.id, "bytes": size,
                                    "steps": p.steps.map { ["tensor": $0.tensor, "rank": $0.rank, "forward_residue": $0.forwardResidue.count] }])
                 } else {
-                    for s in p.steps { print("\(s.tensor): rank \(s.rank), \(s.forwardResidue.count) forward fix-ups, \(s.residue.count) revert fix-ups") }
-                    print("wrote \(output) (\(short(p.id)), \(p.steps.count) step\(p.steps.count == 1 ? "" : "s"), \(size) bytes)")
+                    for s in p.steps { say("\(s.tensor): rank \(s.rank), \(s.forwardResidue.count) forward fix-ups, \(s.residue.count) revert fix-ups") }
+                    say("wrote \(output) (\(short(p.id)), \(p.steps.count) step\(p.steps.count == 1 ? "" : "s"), \(size) bytes)")
                 }
                 return
             }
@@ -78,18 +78,18 @@ extension RootCommand {
                                }])
                 return
             }
-            print("\(c.changed.count) changed, \(c.unchanged) unchanged, \(c.onlyInA.count) only in A, \(c.onlyInB.count) only in B")
+            say("\(c.changed.count) changed, \(c.unchanged) unchanged, \(c.onlyInA.count) only in A, \(c.onlyInB.count) only in B")
             for d in c.changed {
                 var line = "  \(d.name): "
                 if d.dtypeA != d.dtypeB { line += "\(d.dtypeA) → \(d.dtypeB), " }
-                if d.shapeA != d.shapeB { line += "shape \(d.shapeA) → \(d.shapeB)"; print(line); continue }
+                if d.shapeA != d.shapeB { line += "shape \(d.shapeA) → \(d.shapeB)"; say(line); continue }
                 line += String(format: "max |Δ| %.4g, ‖Δ‖/‖A‖ %.4g", d.maxAbs ?? 0, d.relativeFrobenius ?? 0)
                 if let r = d.rank { line += ", rank \(d.rankIsLowerBound ? "≥" : "")\(r)" }
                 if let n = d.changedElements { line += ", \(n) elements differ" }
-                print(line)
+                say(line)
             }
-            for n in c.onlyInA { print("  only in A: \(n)") }
-            for n in c.onlyInB { print("  only in B: \(n)") }
+            for n in c.onlyInA { say("  only in A: \(n)") }
+            for n in c.onlyInB { say("  only in B: \(n)") }
         }
 
         private func comparePatches(_ x: Patch, _ y: Patch) throws {
@@ -112,17 +112,17 @@ extension RootCommand {
                 ])
                 return
             }
-            print("A \(short(x.id))  B \(short(y.id))" + (c.sameArchitecture ? "" : "  (different models)"))
-            for m in c.baseMismatches { print("  base differs: \(m)") }
+            say("A \(short(x.id))  B \(short(y.id))" + (c.sameArchitecture ? "" : "  (different models)"))
+            for m in c.baseMismatches { say("  base differs: \(m)") }
             for t in c.tensors {
-                print("  \(t.name): steps \(t.stepsA)/\(t.stepsB), ‖ΔA‖ \(String(format: "%.4g", t.normA)), ‖ΔB‖ \(String(format: "%.4g", t.normB))"
+                say("  \(t.name): steps \(t.stepsA)/\(t.stepsB), ‖ΔA‖ \(String(format: "%.4g", t.normA)), ‖ΔB‖ \(String(format: "%.4g", t.normB))"
                       + (t.differenceNorm.map { String(format: ", ‖ΔA−ΔB‖ %.4g", $0) } ?? "")
                       + (t.cosine.map { String(format: ", cos %.4f", $0) } ?? ""))
             }
-            for e in c.editsAdded { print("  + \(e.request.subject): \(e.request.targetNew) (\(e.tensor))") }
-            for e in c.editsRemoved { print("  - \(e.request.subject): \(e.request.targetNew) (\(e.tensor))") }
-            for e in c.editsChanged { print("  ~ \(e.before.request.subject): \(e.before.request.targetNew) → \(e.after.request.targetNew)") }
-            for f in c.conflicts { print("  ! conflict on \(f.subject) (\(f.prompt)): \(f.targetsA) vs \(f.targetsB)") }
+            for e in c.editsAdded { say("  + \(e.request.subject): \(e.request.targetNew) (\(e.tensor))") }
+            for e in c.editsRemoved { say("  - \(e.request.subject): \(e.request.targetNew) (\(e.tensor))") }
+            for e in c.editsChanged { say("  ~ \(e.before.request.subject): \(e.before.request.targetNew) → \(e.after.request.targetNew)") }
+            for f in c.conflicts { say("  ! conflict on \(f.subject) (\(f.prompt)): \(f.targetsA) vs \(f.targetsB)") }
         }
     }
 }

@@ -29,7 +29,7 @@ extension RootCommand {
             if json {
                 print(report.json())
             } else {
-                print(report.text())
+                print(report.text())  // every string from the file in it is escaped (DisplayText)
             }
         }
     }

@@ -92,10 +92,13 @@ struct InspectReport {
 
     func text() -> String {
         var out: [String] = []
-        out.append("path:          \(ckpt.path)")
+        // Names, keys and values come from the file: each is escaped on its own (DisplayText), so a
+        // newline or escape sequence inside one cannot forge or hide lines of the report.
+        func shown(_ s: String) -> String { DisplayText.escaped(s) }
+        out.append("path:          \(shown(ckpt.path))")
         out.append("format:        \(ckpt.format.name)")
         if let hp = ckpt.hyperparameters {
-            out.append("architecture:  \(hp.architecture)")
+            out.append("architecture:  \(shown(hp.architecture))")
             var line = "layers \(hp.layers), d_model \(hp.dModel), heads \(hp.heads)/\(hp.kvHeads) kv, d_ff \(hp.dFF), vocab \(hp.vocabSize), context \(hp.contextLength)"
             if let theta = hp.ropeTheta { line += ", rope θ \(theta)" }
             line += ", norm eps \(hp.normEps)" + (hp.tiedEmbeddings ? ", tied head" : "")
@@ -106,16 +109,16 @@ struct InspectReport {
         let md = metadata
         if !md.isEmpty {
             out.append("metadata (\(md.count)):")
-            let width = min(44, md.map(\.0.count).max() ?? 0)
-            for (k, v, _) in md { out.append("  " + k.rightPad(width) + "  " + v) }
+            let width = min(44, md.map { shown($0.0).count }.max() ?? 0)
+            for (k, v, _) in md { out.append("  " + shown(k).rightPad(width) + "  " + shown(v)) }
         }
         out.append("tensors (\(tensors.count)\(tensors.count == ckpt.tensors.count ? "" : " of \(ckpt.tensors.count)")):")
-        let nameWidth = min(48, tensors.map(\.name.count).max() ?? 4)
+        let nameWidth = min(48, tensors.map { shown($0.name).count }.max() ?? 4)
         out.append("  " + "name".fit(nameWidth)
                    + "  dtype   shape              offset        bytes")
         for t in tensors {
             let shape = "[" + t.shape.map(String.init).joined(separator: ", ") + "]"
-            out.append("  " + t.name.rightPad(nameWidth)
+            out.append("  " + shown(t.name).rightPad(nameWidth)
                        + "  " + t.dtype.name.fit(6)
                        + "  " + shape.fit(17)
                        + "  " + String(t.fileRange.lowerBound).leftPad(12) + "  " + String(t.byteCount).leftPad(11))

@@ -25,7 +25,7 @@ extension RootCommand {
                 return
             }
             if record.isEmpty { print("no patches applied"); return }
-            for (i, p) in record.enumerated() { print("\(i + 1). \(p.id)  \(p.summary)") }
+            for (i, p) in record.enumerated() { say("\(i + 1). \(p.id)  \(p.summary)") }
         }
     }
 }

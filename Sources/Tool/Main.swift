@@ -1,4 +1,6 @@
+import ArgumentParser
 import Foundation
+import Formats
 import WilKE
 
 /// Entry point: picks a fast OpenBLAS kernel (restarting once if the library chose its slow generic
@@ -18,6 +20,21 @@ enum Main {
             execv("/proc/self/exe", &args)
             // execv only returns on failure: carry on with the slow kernel.
         }
-        RootCommand.main()
+        do {
+            var command = try RootCommand.parseAsRoot()
+            try command.run()
+        } catch {
+            RootCommand.exit(withError: displayable(error))
+        }
+    }
+
+    /// Errors raised while running can carry bytes from a file (names, keys, JSON excerpts): they are
+    /// printed escaped and capped (DisplayText), on one line. ArgumentParser's own errors and exit
+    /// codes pass through untouched so usage messages and exit statuses stay as they are.
+    static func displayable(_ error: Error) -> Error {
+        switch error {
+        case is ExitCode, is CleanExit, is ValidationError: return error
+        default: return CLIError(DisplayText.escaped("\(error)", limit: 600))
+        }
     }
 }

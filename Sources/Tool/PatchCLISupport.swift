@@ -15,9 +15,10 @@ func readPatch(_ path: String) throws -> Patch {
 
 /// Whether `path` is a file starting with the .wpatch magic (diff takes patches or checkpoints).
 func looksLikePatch(_ path: String) -> Bool {
-    guard let h = FileHandle(forReadingAtPath: path) else { return false }
-    defer { try? h.close() }
-    return (try? h.read(upToCount: PatchFormat.magic.count)).map { Array($0) == PatchFormat.magic } ?? false
+    guard let f = try? FileAccess.openRegular(path) else { return false }  // never blocks on a FIFO
+    defer { close(f.fd) }
+    var head = [UInt8](repeating: 0, count: PatchFormat.magic.count)
+    return read(f.fd, &head, head.count) == head.count && head == PatchFormat.magic
 }
 
 /// Writes a patch atomically (temp + fsync + rename); refuses an existing path unless `overwrite`.
@@ -43,7 +44,26 @@ func printJSON(_ object: Any) throws {
     print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
 }
 
+/// Prints one line of text whose parts came from files (names, subjects, summaries), escaped by the
+/// one sanitizer (DisplayText); JSON output goes through `printJSON` instead and stays exact.
+func say(_ line: String) { print(DisplayText.escaped(line, limit: 2000)) }
+
 func short(_ id: String) -> String { String(id.prefix(12)) }
+
+/// Refuses an output path that cannot work before anything is computed or written: empty, an
+/// existing entry without --force (dangling symlinks included), or a directory where a file goes.
+func checkOutputPath(_ path: String, overwrite: Bool, directory: Bool) throws {
+    guard !path.isEmpty else { throw FormatError.emptyOutputPath }
+    var st = stat()
+    guard lstat(path, &st) == 0 else { return }
+    guard overwrite else { throw FormatError.outputExists(path: path) }
+    if !directory, FileAccess.isDirectory(path) { throw FormatError.outputIsDirectory(path: path) }
+}
+
+/// The lock of an in-place rewrite; says on stderr why nothing happens while another writer holds it.
+func lockCheckpoint(_ path: String) throws -> FileLock {
+    try FileLock(path: path) { printErr("waiting for another wilke process writing \(DisplayText.escaped(path)) to finish…") }
+}
 
 /// Where apply / revert write: exactly one of `-o OUT` and `--in-place`.
 func outputChoice(output: String?, inPlace: Bool) throws -> String? {
@@ -67,10 +87,14 @@ struct PatchingArguments: ParsableArguments {
     @Option(name: .shortAndLong, help: "Output checkpoint (same kind as the input).")
     var output: String?
 
-    @Flag(name: .long, help: "Rewrite the input itself (atomically, file by file).")
+    @Flag(name: .long, help: ArgumentHelp("Rewrite the input itself (atomically, file by file).", discussion: """
+        Holds a lock on the checkpoint from reading to renaming, so a second wilke writing it waits (and says so). \
+        A symlinked checkpoint (the Hugging Face cache: snapshot link -> blob) is edited at its target; mode and \
+        owner are kept. A file with other hard links is refused (they would keep the old bytes) unless --force.
+        """))
     var inPlace = false
 
-    @Flag(name: .long, help: "Go on despite hash or model mismatches and the checkpoint's record; replace an existing output.")
+    @Flag(name: .long, help: "Go on despite hash or model mismatches and the checkpoint's record; replace an existing output; break hard links in place.")
     var force = false
 
     @Flag(name: .long, help: "Print JSON.")
@@ -84,10 +108,16 @@ struct PatchingArguments: ParsableArguments {
     func run(_ verb: String, _ body: ([Patch], Checkpoint, String?, PatchingOptions, @escaping (Int, Int) -> Void) throws -> PatchingReport) throws {
         ignoreFileSizeSignal()
         let out = try outputChoice(output: output, inPlace: inPlace)
+        if let out { try naming(out) { try checkOutputPath(out, overwrite: force, directory: FileAccess.isDirectory(model)) } }
         let ps = try patches.map(readPatch)
-        let ckpt = try naming(model) { try Checkpoint.open(model) }
-        let bar = ProgressBar(verb)
-        let report = try naming(model) { try body(ps, ckpt, out, PatchingOptions(force: force, overwrite: force), bar.update) }
+        // In place, the lock spans the whole read-modify-write: taken before the checkpoint is read.
+        let lock = out == nil ? try naming(model) { try lockCheckpoint(model) } : nil
+        let report = try withExtendedLifetime(lock) {
+            let ckpt = try naming(model) { try Checkpoint.open(model) }
+            let bar = ProgressBar(verb)
+            let options = PatchingOptions(force: force, overwrite: force, breakHardLinks: force)
+            return try naming(model) { try body(ps, ckpt, out, options, bar.update) }
+        }
         try printPatchingReport(report, verb: verb == "apply" ? "applied" : "reverted", patches: ps, output: out ?? model, json: json)
     }
 }

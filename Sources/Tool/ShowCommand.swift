@@ -26,26 +26,26 @@ extension RootCommand {
                 try printJSON(PatchJSON.patch(p, fileBytes: size, norms: norms))
                 return
             }
-            print("patch     \(p.id)")
-            print("model     \(p.base.architecture) (\(p.base.format)), \(p.base.tensors.count) tensor\(p.base.tensors.count == 1 ? "" : "s")")
-            print("size      \(size) bytes")
-            for (k, v) in p.metadata.sorted(by: { $0.key < $1.key }) { print("meta      \(k) = \(v)") }
-            print("steps:")
+            say("patch     \(p.id)")
+            say("model     \(p.base.architecture) (\(p.base.format)), \(p.base.tensors.count) tensor\(p.base.tensors.count == 1 ? "" : "s")")
+            say("size      \(size) bytes")
+            for (k, v) in p.metadata.sorted(by: { $0.key < $1.key }) { say("meta      \(k) = \(v)") }
+            say("steps:")
             for (n, s) in p.steps.enumerated() {
                 let types = s.dtype == s.resultDType ? s.dtype.name : "\(s.dtype.name) → \(s.resultDType.name)"
-                print("  \(n + 1). \(s.tensor) [\(s.rows), \(s.cols)] \(types), rank \(s.rank), scale \(s.scale)"
+                say("  \(n + 1). \(s.tensor) [\(s.rows), \(s.cols)] \(types), rank \(s.rank), scale \(s.scale)"
                       + String(format: ", ‖Δ‖ %.4g", PatchDiff.compare(Patch(base: p.base, steps: [s]), Patch(base: p.base, steps: [s])).tensors.first?.normA ?? 0))
-                print("     residue \(s.residue.count) \(s.residue.kind.rawValue) (\(s.residue.bytes.count) bytes)"
+                say("     residue \(s.residue.count) \(s.residue.kind.rawValue) (\(s.residue.bytes.count) bytes)"
                       + (s.forwardResidue.count > 0 ? ", forward residue \(s.forwardResidue.count) (\(s.forwardResidue.bytes.count) bytes)" : ""))
                 for e in s.edits {
                     for r in e.requests {
-                        print("     \(e.method) layer \(e.layer): \"\(r.prompt.replacingOccurrences(of: "{}", with: r.subject))\" → \(r.targetNew)"
+                        say("     \(e.method) layer \(e.layer): \"\(r.prompt.replacingOccurrences(of: "{}", with: r.subject))\" → \(r.targetNew)"
                               + (r.targetTrue.map { " (was \($0))" } ?? ""))
                     }
                 }
             }
             if !norms.isEmpty {
-                print("per tensor ‖Δ‖_F: " + norms.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4g", $0.value))" }.joined(separator: ", "))
+                say("per tensor ‖Δ‖_F: " + norms.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4g", $0.value))" }.joined(separator: ", "))
             }
         }
     }

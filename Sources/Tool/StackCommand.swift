@@ -58,7 +58,7 @@ extension RootCommand {
                 try printJSON(["output": output, "id": stacked.id, "inputs": ps.map(\.id), "steps": stacked.steps.count,
                                "tensors": stacked.touchedTensors])
             } else {
-                print("stacked \(ps.count) patch\(ps.count == 1 ? "" : "es") into \(short(stacked.id)): \(stacked.steps.count) step\(stacked.steps.count == 1 ? "" : "s") on \(stacked.touchedTensors.count) tensor\(stacked.touchedTensors.count == 1 ? "" : "s"), wrote \(output)")
+                say("stacked \(ps.count) patch\(ps.count == 1 ? "" : "es") into \(short(stacked.id)): \(stacked.steps.count) step\(stacked.steps.count == 1 ? "" : "s") on \(stacked.touchedTensors.count) tensor\(stacked.touchedTensors.count == 1 ? "" : "s"), wrote \(output)")
             }
         }
     }

@@ -18,4 +18,17 @@ import Testing
         let trailing = frame + [0]
         #expect(throws: PatchError.self) { try trailing.withUnsafeBytes { try Zstd.decompress($0, maxSize: 1 << 20) } }
     }
+
+    /// PATCH_FORMAT §1 requires the content checksum: the same frame with the checksum flag cleared and
+    /// its 4 checksum bytes dropped is a valid zstd frame, and is refused.
+    @Test func frameWithoutChecksumRefused() throws {
+        let input = [UInt8](repeating: 7, count: 1000)
+        var frame = try input.withUnsafeBytes { try Zstd.compress($0) }
+        #expect(frame[4] & 0x04 != 0)
+        frame[4] &= ~0x04
+        frame.removeLast(4)
+        #expect(throws: PatchError.zstd("frame has no content checksum (the format requires one)")) {
+            try frame.withUnsafeBytes { try Zstd.decompress($0, maxSize: 1 << 20) }
+        }
+    }
 }

@@ -74,7 +74,7 @@ struct PatchCLITests {
 
         // show and verify agree: the tensors verify lists are the ones show lists, now all applied.
         let applied = try runWilke(["verify", out, p, "--json"])
-        #expect(applied.status == 0)
+        #expect(applied.status == 2, "verify exits 2 for an applied patch, as apply refuses it")
         let v = try JSONSerialization.jsonObject(with: Data(applied.stdout.utf8)) as? [String: Any]
         #expect(v?["state"] as? String == "already applied")
         #expect((v?["tensors"] as? [[String: Any]])?.map { $0["name"] as? String } == (shown?["tensors"] as? [[String: Any]])?.map { $0["name"] as? String })

@@ -69,7 +69,7 @@ public final class Checkpoint: @unchecked Sendable {
             let sharded = try ShardedSafetensors(directory: dir)
             let config = dir + "/config.json"
             guard FileManager.default.fileExists(atPath: config) else { throw FormatError.missingConfig(path: dir) }
-            let hp = try Hyperparameters(configJSON: try Data(contentsOf: URL(fileURLWithPath: config)), path: config)
+            let hp = try Hyperparameters(configJSON: try FileAccess.read(config), path: config)
             format = .huggingFaceDirectory(shards: sharded.shards.count)
             hyperparameters = hp
             configPath = config
@@ -112,7 +112,7 @@ public final class Checkpoint: @unchecked Sendable {
                 }
                 let config = (path as NSString).deletingLastPathComponent + "/config.json"
                 let hp: Hyperparameters? = FileManager.default.fileExists(atPath: config)
-                    ? try Hyperparameters(configJSON: try Data(contentsOf: URL(fileURLWithPath: config)), path: config) : nil
+                    ? try Hyperparameters(configJSON: try FileAccess.read(config), path: config) : nil
                 format = .safetensors
                 hyperparameters = hp
                 gguf = nil

@@ -5,13 +5,18 @@ import Foundation
 public final class OutputDirectory {
     public let path: String
     public let tempPath: String
+    private let overwrite: Bool
     private var done = false
 
     public init(path: String, overwrite: Bool) throws {
         self.path = path
+        self.overwrite = overwrite
         let fm = FileManager.default
-        if fm.fileExists(atPath: path), !overwrite { throw FormatError.outputExists(path: path) }
+        guard !path.isEmpty else { throw FormatError.emptyOutputPath }
+        var st = stat()
+        if lstat(path, &st) == 0, !overwrite { throw FormatError.outputExists(path: path) }
         let (dir, base) = splitPath(path)
+        OutputFile.removeStaleTemps(inDirectory: dir.isEmpty ? "." : dir)
         tempPath = (dir.isEmpty ? "" : dir + "/") + "." + base + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         do { try fm.createDirectory(atPath: tempPath, withIntermediateDirectories: false) } catch {
             throw FormatError.io(path: tempPath, operation: "mkdir", errno: errno == 0 ? EIO : errno)
@@ -34,6 +39,16 @@ public final class OutputDirectory {
     public func commit() throws {
         guard !done else { return }
         let fm = FileManager.default
+        if !overwrite {
+            // Atomic no-clobber: of two writers racing for one name, the second gets `.outputExists`.
+            do { try renameNoReplace(tempPath, path) } catch {
+                discard()
+                throw error
+            }
+            done = true
+            syncDirectory(of: path)
+            return
+        }
         if fm.fileExists(atPath: path) {
             do { try fm.removeItem(atPath: path) } catch {
                 throw FormatError.io(path: path, operation: "remove", errno: EIO)

@@ -91,8 +91,16 @@ public final class GGUFFile: @unchecked Sendable {
         // a key-value takes ≥ 8 + 1 + 4 + 1 bytes, a tensor info ≥ 8 + 4 + 4 + 8.
         let tensorCount = try r.read(UInt64.self)
         let kvCount = try r.read(UInt64.self)
-        guard kvCount <= UInt64(r.remaining / 14) else { throw FormatError.tooManyItems(what: "metadata key", count: kvCount) }
-        guard tensorCount <= UInt64(r.remaining / 24) else { throw FormatError.tooManyItems(what: "tensor", count: tensorCount) }
+        // A count that would fit a file of a plausible size (below 2^24 entries) means the file was cut
+        // short, which is the common case and deserves that name; anything larger is garbage.
+        guard kvCount <= UInt64(r.remaining / 14) else {
+            if kvCount < 1 << 24 { throw FormatError.fileTruncated(what: "metadata key", count: kvCount, available: r.remaining) }
+            throw FormatError.tooManyItems(what: "metadata key", count: kvCount)
+        }
+        guard tensorCount <= UInt64(r.remaining / 24) else {
+            if tensorCount < 1 << 24 { throw FormatError.fileTruncated(what: "tensor", count: tensorCount, available: r.remaining) }
+            throw FormatError.tooManyItems(what: "tensor", count: tensorCount)
+        }
 
         // 5. metadata: validated in full, decoded later (GGUFMetadataEntry)
         var entries: [GGUFMetadataEntry] = []

@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 
 /// Reads edit requests from JSONL (`{prompt, subject, target_new[, target_true]}` per line), the full
 /// CounterFact format (`requested_rewrite`, paraphrase and neighbourhood prompts) or the reduced
@@ -16,9 +17,8 @@ public enum RequestFile {
 
     /// - Parameter lenient: skip malformed records (reported in `skipped`) instead of failing on the first.
     public static func load(path: String, lenient: Bool = false) throws -> Loaded {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw WilKEError.io(path: path, reason: "cannot read the file")
-        }
+        // FileAccess: a FIFO or device given as --requests is refused at once instead of hanging.
+        let data = try FileAccess.read(path)
         return try parse(data, source: path, lenient: lenient)
     }
 

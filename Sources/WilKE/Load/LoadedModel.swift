@@ -23,7 +23,7 @@ public final class LoadedModel: @unchecked Sendable {
         self.checkpoint = checkpoint
         guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
         // A config.json gets the engine's stricter reading (activation, rope type, mlp_bias checks).
-        if let path = checkpoint.configPath, let data = FileManager.default.contents(atPath: path) {
+        if let path = checkpoint.configPath, let data = try? FileAccess.read(path) {
             config = try ModelConfig(hfConfigJSON: data)
         } else {
             config = try ModelConfig(hp)
@@ -35,7 +35,7 @@ public final class LoadedModel: @unchecked Sendable {
 
     static func tokenizer(for c: Checkpoint) throws -> any Tokenizer {
         if let g = c.gguf { return try BPETokenizer(gguf: g) }
-        guard let path = c.tokenizerPath, let data = FileManager.default.contents(atPath: path) else {
+        guard let path = c.tokenizerPath, let data = try? FileAccess.read(path) else {
             throw WilKEError.unsupportedTokenizer("no tokenizer.json next to \(c.path)")
         }
         return try BPETokenizer(tokenizerJSON: data)

@@ -1,10 +1,7 @@
 import Foundation
 import Patch
 
-// libFuzzer target for the .wpatch parser. Built with -sanitize=fuzzer and -DWILKE_FUZZ (see
-// scripts/fuzz.sh), libFuzzer supplies `main` and calls LLVMFuzzerTestOneInput. Built normally, the
-// same executable replays files given as arguments, so a crash found by the fuzzer can be
-// reproduced in a plain debug build.
+// Fuzz target `patch`: the .wpatch parser (see Main.swift for how targets are run).
 
 /// Decodes `data`; a patch that decodes must re-encode to a patch with the same content. Anything
 /// else must be a thrown `PatchError` — a trap here is a bug.
@@ -13,7 +10,7 @@ import Patch
 /// are taken as decompressed content after one mode byte and decoded without checking the id:
 /// mutations there reach the JSON parser, the manifest and residue checks, which the frame checksum
 /// and the SHA-256 id would otherwise shield from almost every mutated input.
-func checkOneInput(_ data: UnsafeRawBufferPointer) {
+func fuzzPatch(_ data: UnsafeRawBufferPointer) {
     let decoded: Patch?
     if data.starts(with: PatchFormat.magic) {
         decoded = try? Patch.decode(data, maxContentBytes: 1 << 24)
@@ -26,41 +23,9 @@ func checkOneInput(_ data: UnsafeRawBufferPointer) {
     }
 }
 
-#if WILKE_FUZZ
-// SwiftPM links every executable with `main` aliased to `PatchFuzz_main`, so libFuzzer's own `main`
-// cannot be used; ours hands control to libFuzzer's driver instead (same flags, same behaviour).
-@_silgen_name("LLVMFuzzerRunDriver")
-func runFuzzerDriver(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-                     _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
 
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    checkOneInput(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : size))
-    return 0
-}
-
-@main
-struct PatchFuzzMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(runFuzzerDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) })
-    }
-}
-#else
-@main
-struct PatchFuzzReplay {
-    static func main() throws {
-        if CommandLine.arguments.dropFirst().first == "--bench" { try bench(); return }
-        for path in CommandLine.arguments.dropFirst() {
-            let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
-            bytes.withUnsafeBytes { checkOneInput($0) }
-            let outcome: String
-            do { _ = try Patch.decode(bytes); outcome = "valid patch" } catch { outcome = "\(error)" }
-            print("\(path): \(outcome)")
-        }
-    }
-
+/// `wilke-fuzz --bench`: the tensor arithmetic's speed, printed once (kept here from the old replayer).
+enum PatchBench {
     /// Times makeStep / apply / revert of a rank-1 step on a 576×1536 F16 tensor (SmolLM2's ffn_down).
     static func bench() throws {
         let (rows, cols) = (576, 1536)
@@ -80,4 +45,3 @@ struct PatchFuzzReplay {
               "residue \(made!.step.residue.count) elements")
     }
 }
-#endif
