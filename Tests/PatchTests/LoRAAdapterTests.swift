@@ -163,4 +163,24 @@ struct LoRAAdapterTests {
             try PEFTAdapter.read(out, architecture: "llama")
         }
     }
+
+    /// GPT-2 (Conv1D, fan_in_fan_out) and GPT-J module names, and back to canonical names.
+    @Test(arguments: [("gpt2", "transformer.h.3.mlp.c_proj", true), ("gptj", "transformer.h.3.mlp.fc_out", false),
+                      ("mistral", "model.layers.3.mlp.down_proj", false)])
+    func peftModuleNamesPerFamily(architecture: String, module: String, fanInFanOut: Bool) throws {
+        let dir = try TestPaths.scratch("lora-\(architecture)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = LoRAFactors(tensor: "blk.3.ffn_down.weight", rows: 4, cols: 6, rank: 1, b: [1, 2, 3, 4], a: [1, 0, -1, 0.5, 2, 0.25], alpha: 1)
+        let out = dir.appendingPathComponent("peft").path
+        try PEFTAdapter.write(LoRAAdapter(architecture: architecture, factors: [f]), dtype: .f32,
+                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: architecture) },
+                              baseModel: "m", to: out, overwrite: false)
+        let st = try SafetensorsFile(path: out + "/adapter_model.safetensors")
+        #expect(st.tensor(named: "base_model.model.\(module).lora_A.weight")?.shape == [1, 6])
+        #expect(st.tensor(named: "base_model.model.\(module).lora_B.weight")?.shape == [4, 1])
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json"))) as? [String: Any]
+        #expect(config?["fan_in_fan_out"] as? Bool == fanInFanOut && config?["target_modules"] as? [String] == [module])
+        let back = try PEFTAdapter.read(out, architecture: architecture)
+        #expect(back.factors == [f])
+    }
 }
