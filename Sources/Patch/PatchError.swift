@@ -36,6 +36,11 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
     case invalidProvenance(String)
     case missingTensor(String)
 
+    // LoRA adapters (LoRA/)
+    case notExportable(tensor: String, reason: String)
+    case invalidAdapter(path: String, reason: String)
+    case adapterMismatch(String)
+
     public var description: String {
         switch self {
         case let .zstd(reason): return "zstd: \(reason)"
@@ -68,6 +73,9 @@ public enum PatchError: Error, Equatable, CustomStringConvertible {
         case let .notExtractable(tensor, reason): return "the change of tensor \(tensor) cannot be written as a patch: \(reason)"
         case let .invalidProvenance(reason): return "the checkpoint's record of applied patches is invalid: \(reason)"
         case let .missingTensor(name): return "the checkpoint has no tensor \(name)"
+        case let .notExportable(tensor, reason): return "the change of tensor \(tensor) cannot be exported as a LoRA: \(reason)"
+        case let .invalidAdapter(path, reason): return "\(path) is not a LoRA adapter wilke can read: \(reason)"
+        case let .adapterMismatch(reason): return "the adapter does not fit this base model: \(reason)"
         }
     }
 }

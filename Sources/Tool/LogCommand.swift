@@ -9,6 +9,8 @@ extension RootCommand {
             discussion: """
                   wilke log edited.gguf
                   wilke log smollm2-hf --json
+
+                The edits recorded here can also ship as LoRA adapters of the unedited base: `wilke export`.
                 """)
 
         @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
@@ -26,6 +28,8 @@ extension RootCommand {
             }
             if record.isEmpty { print("no patches applied"); return }
             for (i, p) in record.enumerated() { say("\(i + 1). \(p.id)  \(p.summary)") }
+            // The checkpoint is the edit baked in; the same patches also ship as adapters of the base.
+            print("to ship these edits without this checkpoint: wilke export PATCH --base ORIGINAL -o edit-lora.gguf (llama.cpp, Ollama) or -o edit-peft (PEFT)")
         }
     }
 }

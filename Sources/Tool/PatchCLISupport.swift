@@ -5,9 +5,13 @@ import Patch
 
 // Shared by the patch verbs (apply, revert, stack, diff, show, log, verify).
 
-/// Reads and fully checks a .wpatch file; errors name the file.
+/// Reads and fully checks a .wpatch file ("-": standard input); errors name the file.
 func readPatch(_ path: String) throws -> Patch {
-    try naming(path) {
+    if path == "-" {
+        let bytes = FileHandle.standardInput.readDataToEndOfFile()
+        return try naming("<stdin>") { try Patch.decode(Array(bytes)) }
+    }
+    return try naming(path) {
         let file = try MappedFile(path: path)
         return try Patch.decode(file.bytes)
     }
@@ -22,8 +26,13 @@ func looksLikePatch(_ path: String) -> Bool {
 }
 
 /// Writes a patch atomically (temp + fsync + rename); refuses an existing path unless `overwrite`.
+/// "-" writes it to standard output (whole, after encoding succeeded), for pipes: `stack a b -o - | show -`.
 func writePatch(_ patch: Patch, to path: String, overwrite: Bool) throws {
     let bytes = try patch.encode()
+    if path == "-" {
+        FileHandle.standardOutput.write(Data(bytes))
+        return
+    }
     try naming(path) {
         let out = try OutputFile(path: path, overwrite: overwrite)
         do {

@@ -1,22 +1,35 @@
 import Foundation
 
-/// A one-line progress bar with ETA on stderr, drawn only when stderr is a terminal; silent otherwise,
-/// so logs and pipes stay clean.
+/// Progress with ETA on stderr. On a terminal a one-line bar redrawn in place; otherwise (CI, nohup,
+/// a log file) a plain line every `lineInterval` seconds and one at the end, so long work is visible
+/// there too without flooding the log.
 final class ProgressBar {
     private let label: String
     private let start = Date()
-    private let enabled: Bool
+    private let terminal: Bool
     private var lastDraw = Date.distantPast
+    /// Seconds between plain lines when stderr is not a terminal.
+    static let lineInterval: TimeInterval = 5
 
     init(_ label: String) {
         self.label = label
-        enabled = isatty(STDERR_FILENO) == 1
+        terminal = isatty(STDERR_FILENO) == 1
     }
 
     func update(_ done: Int, _ total: Int) {
-        guard enabled, total > 0 else { return }
+        guard total > 0 else { return }
         let now = Date()
-        guard done == total || now.timeIntervalSince(lastDraw) > 0.1 else { return }
+        guard done == total || now.timeIntervalSince(lastDraw) > (terminal ? 0.1 : Self.lineInterval) else { return }
+        if !terminal {
+            // The first call only starts the clock: short jobs print just their final line.
+            if lastDraw == .distantPast, done < total { lastDraw = now; return }
+            lastDraw = now
+            let elapsed = now.timeIntervalSince(start), fraction = Double(done) / Double(total)
+            let eta = done > 0 ? elapsed / fraction - elapsed : 0
+            printErr(String(format: "%@ %d/%d  %3.0f%%  elapsed %@  ETA %@", label, done, total, fraction * 100,
+                            formatSeconds(elapsed), formatSeconds(eta)))
+            return
+        }
         lastDraw = now
         let fraction = Double(done) / Double(total)
         let width = 30

@@ -10,7 +10,7 @@ struct RootCommand: ParsableCommand {
         groupedSubcommands: [
             CommandGroup(name: "Checkpoints", subcommands: [Inspect.self, Convert.self, Tokenize.self, Ask.self]),
             CommandGroup(name: "Editing", subcommands: [Stats.self, Edit.self, Eval.self]),
-            CommandGroup(name: "Patches", subcommands: [Apply.self, Revert.self, Stack.self, Diff.self, Show.self, Log.self, Verify.self]),
+            CommandGroup(name: "Patches", subcommands: [Apply.self, Revert.self, Stack.self, Diff.self, Show.self, Log.self, Verify.self, Export.self, Import.self, Rebase.self]),
         ]
     )
 }

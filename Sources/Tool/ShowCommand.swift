@@ -10,9 +10,13 @@ extension RootCommand {
             discussion: """
                   wilke show edit.wpatch
                   wilke show edit.wpatch --json
+                  wilke stack a.wpatch b.wpatch -o - | wilke show -
+
+                The last line says how the patch ships as a LoRA adapter (`wilke export`), with the rank each
+                tensor's adapter pair gets.
                 """)
 
-        @Argument(help: "Patch (.wpatch).")
+        @Argument(help: "Patch (.wpatch; - reads standard input).")
         var patch: String
 
         @Flag(name: .long, help: "Print JSON.")
@@ -20,7 +24,7 @@ extension RootCommand {
 
         func run() throws {
             let p = try readPatch(patch)
-            let size = (try? FileManager.default.attributesOfItem(atPath: patch)[.size] as? Int) ?? 0
+            let size = patch == "-" ? ((try? p.encode().count) ?? 0) : ((try? FileManager.default.attributesOfItem(atPath: patch)[.size] as? Int) ?? 0)
             let norms = Dictionary(uniqueKeysWithValues: PatchDiff.compare(p, p).tensors.map { ($0.name, $0.normA) })
             if json {
                 try printJSON(PatchJSON.patch(p, fileBytes: size, norms: norms))
@@ -47,6 +51,7 @@ extension RootCommand {
             if !norms.isEmpty {
                 say("per tensor ‖Δ‖_F: " + norms.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.4g", $0.value))" }.joined(separator: ", "))
             }
+            say(exportHint(p, patchPath: patch))  // tensor names come from the file: escaped
         }
     }
 }
@@ -80,4 +85,17 @@ enum PatchJSON {
         if let t = r.targetTrue { d["target_true"] = t }
         return d
     }
+}
+
+/// One line on shipping the patch as a LoRA adapter: per tensor, the rank of its pair.
+func exportHint(_ p: Patch, patchPath: String) -> String {
+    var rank: [String: Int] = [:], order: [String] = []
+    for s in p.steps {
+        if rank[s.tensor] == nil { order.append(s.tensor) }
+        rank[s.tensor, default: 0] += s.rank
+    }
+    if p.steps.contains(where: { $0.rank == 0 }) { return "export    not as a LoRA: a rank-0 step carries its change in residues only" }
+    let pairs = order.map { "\($0) rank \(rank[$0]!)" }.joined(separator: ", ")
+    let base = p.base.format == "gguf" ? "MODEL.gguf" : "MODEL"
+    return "export    as a LoRA (\(pairs)): wilke export \(patchPath) --base \(base) -o edit-lora.gguf (llama.cpp, Ollama) or -o edit-peft (PEFT)"
 }

@@ -13,12 +13,13 @@ extension RootCommand {
 
                   wilke stack a.wpatch b.wpatch -o ab.wpatch
                   wilke stack a.wpatch b.wpatch --squash --base model.gguf -o ab.wpatch
+                  wilke stack a.wpatch b.wpatch -o - | wilke show -
                 """)
 
         @Argument(help: "Patches, in application order.")
         var patches: [String]
 
-        @Option(name: .shortAndLong, help: "Output .wpatch.")
+        @Option(name: .shortAndLong, help: "Output .wpatch (- for standard output).")
         var output: String
 
         @Flag(name: .long, help: "Merge consecutive steps on one tensor into one rank-k step.")
@@ -54,7 +55,12 @@ extension RootCommand {
                 stacked = try naming(base) { try PatchStack.squash(stacked, bases: bases) }
             }
             try writePatch(stacked, to: output, overwrite: force)
-            if json {
+            // With -o - the patch itself is stdout; the report moves to stderr.
+            let toStderr = output == "-"
+            func say(_ line: String) { let safe = DisplayText.escaped(line, limit: 2000); if toStderr { printErr(safe) } else { print(safe) } }
+            if json, output == "-" {
+                printErr("stacked into \(stacked.id)")
+            } else if json {
                 try printJSON(["output": output, "id": stacked.id, "inputs": ps.map(\.id), "steps": stacked.steps.count,
                                "tensors": stacked.touchedTensors])
             } else {

@@ -83,7 +83,8 @@ public enum Converter {
                 try SafetensorsWriter.write(entries, metadata: metadata, to: dir.file("model.safetensors"), overwrite: false)
                 for name in ["config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"] {
                     let src = ckpt.path + "/" + name
-                    if let data = FileManager.default.contents(atPath: src) { try dir.write(name, [UInt8](data)) }
+                    guard let data = FileManager.default.contents(atPath: src) else { continue }
+                    try dir.write(name, name == "config.json" ? try retypedConfig(data, dtype: dtype, path: src) : [UInt8](data))
                 }
                 try dir.commit()
             } catch {
