@@ -22,14 +22,18 @@ extension RootCommand {
         func run() throws {
             let ckpt = try naming(model) { try Checkpoint.open(model) }
             let record = try naming(model) { try Provenance.read(ckpt) }
+            // After the list: the edits baked in here also ship as LoRA adapters of the unedited base.
+            defer {
+                if !json, !record.isEmpty {
+                    print("to ship these edits without this checkpoint: wilke export PATCH --base ORIGINAL -o edit-lora.gguf (llama.cpp, Ollama) or -o edit-peft (PEFT)")
+                }
+            }
             if json {
                 try printJSON(["checkpoint": model, "patches": record.map { ["id": $0.id, "summary": $0.summary] }])
                 return
             }
             if record.isEmpty { print("no patches applied"); return }
             for (i, p) in record.enumerated() { say("\(i + 1). \(p.id)  \(p.summary)") }
-            // The checkpoint is the edit baked in; the same patches also ship as adapters of the base.
-            print("to ship these edits without this checkpoint: wilke export PATCH --base ORIGINAL -o edit-lora.gguf (llama.cpp, Ollama) or -o edit-peft (PEFT)")
         }
     }
 }
