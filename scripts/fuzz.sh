@@ -37,8 +37,8 @@ for t in $TARGETS; do
         gguf) seed gguf Tests/FormatsTests/Fixtures/gguf/*.gguf ;;
         safetensors) seed safetensors Tests/FormatsTests/Fixtures/safetensors/*.safetensors Tests/FormatsTests/Fixtures/safetensors/sharded/*.safetensors ;;
         tokenizer) seed tokenizer Tests/WilKETests/Fixtures/tokenizer/gpt2_fixture.json Tests/WilKETests/Fixtures/tokenizer/spm_fixture.json ;;
-        config) seed config Tests/WilKETests/Fixtures/models/*/config.json
-                i=0; for c in Tests/WilKETests/Fixtures/models/*/config.json; do cp "$c" "$corpus/config-$((i++)).json"; done ;;
+        config) for c in Tests/WilKETests/Fixtures/models/*/config.json; do  # all named config.json: rename
+                    cp "$c" "$corpus/$(basename "$(dirname "$c")").json"; done ;;
         requests)
             seed requests samples/edits.jsonl
             # The two array formats, one record each (CounterFact and KnowEdit as the reader detects them).

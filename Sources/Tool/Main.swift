@@ -20,17 +20,15 @@ enum Main {
             execv("/proc/self/exe", &args)
             // execv only returns on failure: carry on with the slow kernel.
         }
-        do {
-            var command = try RootCommand.parseAsRoot()
-            try command.run()
-        } catch {
-            RootCommand.exit(withError: displayable(error))
-        }
+        // Parsing errors (usage, --help, --version) are ArgumentParser's own and exit as it decides.
+        var command: ParsableCommand
+        do { command = try RootCommand.parseAsRoot() } catch { RootCommand.exit(withError: error) }
+        do { try command.run() } catch { RootCommand.exit(withError: displayable(error)) }
     }
 
     /// Errors raised while running can carry bytes from a file (names, keys, JSON excerpts): they are
-    /// printed escaped and capped (DisplayText), on one line. ArgumentParser's own errors and exit
-    /// codes pass through untouched so usage messages and exit statuses stay as they are.
+    /// printed escaped and capped (DisplayText), on one line. Exit codes, clean exits and validation
+    /// errors pass through untouched so usage messages and exit statuses stay as they are.
     static func displayable(_ error: Error) -> Error {
         switch error {
         case is ExitCode, is CleanExit, is ValidationError: return error

@@ -60,7 +60,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
         normEps = get("\(arch).attention.layer_norm_rms_epsilon")?.float
             ?? get("\(arch).attention.layer_norm_epsilon")?.float ?? 1e-5
         ropeTheta = arch == "gpt2" ? nil : (get("\(arch).rope.freq_base")?.float ?? 10000)
-        rotaryDim = arch == "gpt2" ? nil : ((try? int("rope.dimension_count")) ?? dModel / heads)
+        rotaryDim = arch == "gpt2" ? nil : ((try? int("rope.dimension_count")) ?? perHead(dModel, heads))
         tiedEmbeddings = !hasOutputTensor
         attentionBias = arch == "qwen2"
         try validate()
@@ -95,7 +95,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
             contextLength = try int("n_positions", "max_position_embeddings")
             normEps = double("layer_norm_epsilon", 1e-5)
             ropeTheta = arch == "gptj" ? 10000 : nil
-            rotaryDim = arch == "gptj" ? ((obj["rotary_dim"] as? Int) ?? dModel / heads) : nil
+            rotaryDim = arch == "gptj" ? ((obj["rotary_dim"] as? Int) ?? perHead(dModel, heads)) : nil
             tiedEmbeddings = arch == "gpt2" ? ((obj["tie_word_embeddings"] as? Bool) ?? true) : false
             attentionBias = false
         default:
@@ -107,7 +107,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
             contextLength = try int("max_position_embeddings")
             normEps = double("rms_norm_eps", 1e-6)
             ropeTheta = double("rope_theta", (obj["rope_parameters"] as? [String: Any]).flatMap { ($0["rope_theta"] as? NSNumber)?.doubleValue } ?? 10000)
-            rotaryDim = (obj["head_dim"] as? Int) ?? dModel / heads
+            rotaryDim = (obj["head_dim"] as? Int) ?? perHead(dModel, heads)
             tiedEmbeddings = (obj["tie_word_embeddings"] as? Bool) ?? false
             attentionBias = arch == "qwen2" || ((obj["attention_bias"] as? Bool) ?? false)
         }
@@ -124,3 +124,8 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
         }
     }
 }
+
+/// d_model / heads for the defaults computed before `validate` runs: a file can say heads = 0 (or −1
+/// with d_model = Int.min), which must become validate's error, not a division trap (found by the
+/// `apply` fuzz target).
+private func perHead(_ d: Int, _ h: Int) -> Int { h > 0 ? d / h : 0 }
