@@ -51,6 +51,9 @@ public struct LayerEstimate: Sendable, Equatable {
     public var estimate: Float
     /// ‖g_l‖, |k · û| (ROME's denominator) and ‖W_l‖_F, the three factors.
     public var gradientNorm: Float, denominator: Float, weightNorm: Float
+    /// ‖g_l‖₁ and ‖m₀,l‖ (what Adam's sign-like first steps and the clamp / weight decay respond to), for
+    /// diagnosis (`wilke dev estimates`).
+    public var gradientL1: Float, m0Norm: Float
 }
 
 extension TransformerModel {
@@ -126,7 +129,10 @@ extension TransformerModel {
             let wNorm = Float(frobeniusNorm(mlpOutputWeight(layer: l)))
             // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
             let est = gNorm > 0 && denom > 0 ? 1 / (gNorm * denom * wNorm) : .infinity
-            return LayerEstimate(layer: l, estimate: est, gradientNorm: gNorm, denominator: denom, weightNorm: wNorm)
+            let m0 = shared.m0[l] ?? []
+            return LayerEstimate(layer: l, estimate: est, gradientNorm: gNorm, denominator: denom, weightNorm: wNorm,
+                                 gradientL1: Float(g.reduce(0.0) { $0 + Double(abs($1)) }),
+                                 m0Norm: Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) })))
         }
     }
 
