@@ -175,7 +175,7 @@ def section_engine(a, out):
 
 
 def section_edits(a, out):
-    out.append("## Edits (issue #5)\n")
+    out.append("## Edits (issues #5, #12)\n")
     tmp = os.path.join(a.scratch, "bench-edit.wpatch")
     args = [a.bin, "edit", a.model, "--prompt", "{} is located in the city of", "--subject", "The Eiffel Tower",
             "--target", "Rome", "-o", tmp, "--force", "--json"]
@@ -187,11 +187,12 @@ def section_edits(a, out):
     st = json.loads(subprocess.run([a.bin, "stats", a.model, "--layers", "0-14", "--json"], check=True,
                                    capture_output=True, text=True).stdout)
     rome_wall, rome = run(["--method", "rome", "--layer", "4", "--no-covariance"])
-    wilke_wall, wilke = run(["--method", "wilke"])
-    # One BLAS thread: the scan computes one layer at a time on one core (what two layers side by side save).
-    one_wall, one = run(["--method", "wilke"], env={"OPENBLAS_NUM_THREADS": "1"})
+    # ROME, fast WilKE and full WilKE on the same fact with the same settings (C from `wilke stats`).
+    romec_wall, romec = run(["--method", "rome"])
+    fast_wall, fast = run(["--method", "wilke", "--scan", "fast"])
+    wilke_wall, wilke = run(["--method", "wilke", "--scan", "full"])
     t = torch_bench(a, "rome", ["--runs", "1", "--layer", "4"]) or {}
-    e, w = rome["edits"][0], wilke["edits"][0]
+    e, c, f, w = rome["edits"][0], romec["edits"][0], fast["edits"][0], wilke["edits"][0]
     out.append("One edit of \"The Eiffel Tower is located in the city of\" -> Rome on SmolLM2 (wall time of the whole "
                "command, model load and template sampling included; the edit alone in parentheses):\n")
     out.append("| edit | wilke | PyTorch (rome_reference.py, same algorithm) | ratio |")
@@ -199,11 +200,17 @@ def section_edits(a, out):
     tr = t.get("rome_edit_s")
     out.append(f"| ROME at layer 4, C = I | {rome_wall:.1f} s ({e['seconds']:.1f} s, {e['adam_steps']} steps) | "
                + (f"{tr:.1f} s ({t.get('rome_steps')} steps) | {tr / e['seconds']:.1f}x |" if tr else "n/a | |"))
-    out.append(f"| WilKE, scan of layers 0-14 + apply, C from `wilke stats` | {wilke_wall:.1f} s ({w['seconds']:.1f} s, layer {w['layer']}) | "
-               "not run (the reference takes a median 502 s on this machine kind, ALGORITHM.md) | |")
-    o = one["edits"][0]
-    out.append(f"| the same WilKE edit on one core (OPENBLAS_NUM_THREADS=1: one layer at a time) | {one_wall:.1f} s "
-               f"({o['seconds']:.1f} s, layer {o['layer']}) | | {o['seconds'] / w['seconds']:.2f}x the two-core scan |")
+    out.append("")
+    out.append("WilKE against ROME on that fact, same settings (C from `wilke stats`, 20 steps), one after another in this run:\n")
+    out.append("| edit | wall (edit alone) | layer | δ optimizations | vs ROME (edit alone) | full scan / this |")
+    out.append("|---|---|---|---|---|---|")
+    out.append(f"| ROME at its layer {c['layer']} | {romec_wall:.1f} s ({c['seconds']:.1f} s) | {c['layer']} | 1 | 1.00x | "
+               f"{w['seconds'] / c['seconds']:.1f}x |")
+    k = len(f["relative_update"])
+    out.append(f"| WilKE `--scan fast` (estimates for layers 0-14, top {k} optimized) | {fast_wall:.1f} s ({f['seconds']:.1f} s) | "
+               f"{f['layer']} | {k} | {f['seconds'] / c['seconds']:.2f}x | {w['seconds'] / f['seconds']:.1f}x |")
+    out.append(f"| WilKE `--scan full` (layers 0-14, two at a time) | {wilke_wall:.1f} s ({w['seconds']:.1f} s) | {w['layer']} | "
+               f"{len(w['relative_update'])} | {w['seconds'] / c['seconds']:.2f}x | 1.0x |")
     out.append("")
     peak = [json.loads(l) for l in subprocess.run([a.bin, "dev", "blas", "--peak"], check=True, capture_output=True,
                                                    text=True).stdout.splitlines() if l.startswith("{")]
@@ -214,9 +221,10 @@ def section_edits(a, out):
                + " (an edit step's MLP shapes).\n")
     out.append("| edit | BLAS GFLOP | wall of the edit | achieved GFLOP/s | of the 1024^3 peak | reference formulation (ALGORITHM.md §8, ~170 GFLOP per step) |")
     out.append("|---|---|---|---|---|---|")
-    for label, r, steps in [("ROME at layer 4, C = I", e, len(e["losses"])), ("WilKE, scan of layers 0-14", w, None)]:
+    for label, r, steps in [("ROME at layer 4, C = I", e, len(e["losses"])), (f"ROME at layer {c['layer']}", c, len(c["losses"])),
+                            ("WilKE fast", f, None), ("WilKE full, scan of layers 0-14", w, None)]:
         gf = r["blas_flops"] / 1e9
-        ref = f"~{170 * steps:,} GFLOP ({steps} passes)" if steps else "~15 x a ROME edit"
+        ref = f"~{170 * steps:,} GFLOP ({steps} passes)" if steps else f"~{len(r['relative_update'])} x a ROME edit"
         out.append(f"| {label} | {gf:,.1f} | {r['seconds']:.1f} s | {gf / r['seconds']:.1f} | "
                    f"{gf / r['seconds'] / big['gflops']:.0%} | {ref} |")
     out.append("")

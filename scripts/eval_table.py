@@ -18,7 +18,10 @@ def rows(d):
         method += f" (layer {cfg['layer'] if cfg.get('layer') is not None else cfg['hyperparameters']['romeLayer']})"
     elif method == "wilke":
         ls = cfg["hyperparameters"].get("scanLayers", [])
-        method += f" (scan {ls[0]}-{ls[-1]})" if ls else ""
+        # Runs saved before the fast scan existed ran the full scan.
+        mode = cfg["hyperparameters"].get("scanMode", "full")
+        top = f", top {cfg['hyperparameters'].get('scanTop')}" if mode == "fast" else ""
+        method += f" ({mode} scan {ls[0]}-{ls[-1]}{top})" if ls else ""
     elif method == "memit":
         ls = cfg["hyperparameters"].get("memitLayers", [])
         method += f" (layers {ls[0]}-{ls[-1]})" if ls else ""

@@ -157,7 +157,7 @@ extension PatchStep {
 
 extension EditRecord {
     var json: JSONValue {
-        .object([
+        var o: [String: JSONValue] = [
             "requests": .array(requests.map { r in
                 var o: [String: JSONValue] = ["prompt": .string(r.prompt), "subject": .string(r.subject), "target_new": .string(r.targetNew)]
                 if let t = r.targetTrue { o["target_true"] = .string(t) }
@@ -165,9 +165,33 @@ extension EditRecord {
             }),
             "method": .string(method),
             "layer": .int(Int64(layer)),
-            "scores": .array(scores.keys.sorted().map { .object(["layer": .int(Int64($0)), "score": .string(FloatText.format(scores[$0]!))]) }),
+            "scores": Self.layerFloats(scores, "score"),
             "hyper_parameters": .object(hyperParameters.mapValues { .string($0) }),
-        ])
+        ]
+        // Omitted when empty, so records without estimates encode as they did before the member existed.
+        if !estimates.isEmpty { o["estimates"] = Self.layerFloats(estimates, "estimate") }
+        return .object(o)
+    }
+
+    /// [{"layer": l, key: "x"}, …] sorted by layer, floats as strings.
+    private static func layerFloats(_ values: [Int: Float], _ key: String) -> JSONValue {
+        .array(values.keys.sorted().map { .object(["layer": .int(Int64($0)), key: .string(FloatText.format(values[$0]!))]) })
+    }
+
+    /// The inverse of `layerFloats`: layers strictly increasing, every value a float.
+    private static func parseLayerFloats(_ items: [JSONValue], _ key: String) throws -> [Int: Float] {
+        var out: [Int: Float] = [:]
+        var previous = Int.min
+        for item in items {
+            let s = try Fields(item, key)
+            let layer = try s.int("layer")
+            guard layer > previous else { throw PatchError.invalidManifest("\(key)s are not sorted by layer") }
+            previous = layer
+            let text = try s.string(key)
+            guard let x = FloatText.parse(text) else { throw PatchError.invalidManifest("\(key) \(text) is not a float") }
+            out[layer] = x
+        }
+        return out
     }
 
     init(json: JSONValue) throws {
@@ -180,23 +204,15 @@ extension EditRecord {
             requests.append(RecordedRequest(prompt: try r.string("prompt"), subject: try r.string("subject"),
                                         targetNew: try r.string("target_new"), targetTrue: targetTrue))
         }
-        var scores: [Int: Float] = [:]
-        var previous = Int.min
-        for item in try f.array("scores") {
-            let s = try Fields(item, "score")
-            let layer = try s.int("layer")
-            guard layer > previous else { throw PatchError.invalidManifest("scores are not sorted by layer") }
-            previous = layer
-            let text = try s.string("score")
-            guard let x = FloatText.parse(text) else { throw PatchError.invalidManifest("score \(text) is not a float") }
-            scores[layer] = x
-        }
+        let scores = try Self.parseLayerFloats(try f.array("scores"), "score")
+        let estimates = f.optional("estimates") == nil ? [:] : try Self.parseLayerFloats(try f.array("estimates"), "estimate")
         var hp: [String: String] = [:]
         for (k, v) in try f.object("hyper_parameters") {
             guard case let .string(s) = v else { throw PatchError.invalidManifest("hyper-parameter \(k) is not a string") }
             hp[k] = s
         }
-        self.init(requests: requests, method: try f.string("method"), layer: try f.int("layer"), scores: scores, hyperParameters: hp)
+        self.init(requests: requests, method: try f.string("method"), layer: try f.int("layer"), scores: scores,
+                  estimates: estimates, hyperParameters: hp)
     }
 }
 

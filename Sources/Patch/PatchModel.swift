@@ -132,14 +132,20 @@ public struct EditRecord: Equatable, Sendable {
     public var requests: [RecordedRequest]
     public var method: String
     public var layer: Int
+    /// The exact statistic of each layer computed (WilKE: LA(l) of every optimized layer).
     public var scores: [Int: Float]
+    /// A cheaper statistic of layers that were only estimated (WilKE's fast scan: LA_est(l) of every
+    /// candidate); empty otherwise, and in patches written before it existed.
+    public var estimates: [Int: Float]
     public var hyperParameters: [String: String]
 
-    public init(requests: [RecordedRequest], method: String, layer: Int, scores: [Int: Float] = [:], hyperParameters: [String: String] = [:]) {
+    public init(requests: [RecordedRequest], method: String, layer: Int, scores: [Int: Float] = [:],
+                estimates: [Int: Float] = [:], hyperParameters: [String: String] = [:]) {
         self.requests = requests
         self.method = method
         self.layer = layer
         self.scores = scores
+        self.estimates = estimates
         self.hyperParameters = hyperParameters
     }
 }

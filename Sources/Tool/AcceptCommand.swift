@@ -16,6 +16,8 @@ extension RootCommand.Dev {
         @Option(help: "wilke or rome.") var method: EditMethod = .wilke
         @Option(help: "Only the first N facts.") var limit: Int?
         @Flag(name: .customLong("no-covariance"), help: "C = I.") var noCovariance = false
+        @Option(help: "WilKE's scan: fast or full.") var scan: ScanMode = .fast
+        @Option(name: .customLong("scan-top"), help: "Layers the fast scan optimizes exactly.") var scanTop: Int?
 
         func run() throws {
             let loaded = try LoadedModel(path: model)
@@ -23,6 +25,8 @@ extension RootCommand.Dev {
             let prompts = try String(contentsOfFile: unrelated, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
             var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
             hp.useCovariance = !noCovariance
+            hp.scanMode = scan
+            if let scanTop { hp.scanTop = max(1, scanTop) }
             let layers = method == .rome ? [hp.romeLayer] : hp.scanLayers
             var solvers: [Int: KeyCovariance] = [:]
             if hp.useCovariance {

@@ -17,6 +17,7 @@ extension RootCommand {
                   wilke edit model.gguf --prompt "{} is located in the city of" --subject "The Eiffel Tower" \\
                       --target "Rome" -o eiffel.wpatch
                   wilke edit model.gguf --requests samples/edits.jsonl --method rome -o facts.wpatch --json
+                  wilke edit model.gguf --requests samples/edits.jsonl --scan full -o facts-full.wpatch
                   wilke edit model.gguf --prompt "{} is located in the city of" --subject "The Eiffel Tower" \\
                       --target "Rome" --method memit --memit-layers 3-7 -o eiffel-memit.wpatch
                 """)
@@ -49,6 +50,7 @@ extension RootCommand {
                 throw ValidationError("--requests cannot be combined with --prompt/--subject/--target")
             }
             if method == .wilke, layer != nil { throw ValidationError("--layer goes with --method rome; use --scan-layers for wilke") }
+            if method != .wilke, tuning.scanTop != nil { throw ValidationError("--scan-top goes with --method wilke") }
             if method == .memit, layer != nil { throw ValidationError("--layer goes with --method rome; use --memit-layers for memit") }
         }
 
@@ -109,6 +111,7 @@ extension RootCommand {
 }
 
 extension EditMethod: ExpressibleByArgument {}
+extension ScanMode: ExpressibleByArgument {}
 
 /// The edit report, as text lines (stderr) and JSON (stdout).
 enum EditReportText {
@@ -129,6 +132,8 @@ enum EditReportText {
                 "blas_flops": f,
                 "relative_update": Dictionary(uniqueKeysWithValues: r.relativeSizes.map { (String($0.key), Double($0.value)) }),
             ]
+            if let s = r.scan { o["scan"] = s.rawValue }
+            if let e = r.estimates { o["estimates"] = Dictionary(uniqueKeysWithValues: e.map { (String($0.key), Double($0.value)) }) }
             if let t = r.request.targetTrue { o["target_true"] = t }
             if let a = r.oldBefore { o["p_old_before"] = a }
             if let b = r.oldAfter { o["p_old_after"] = b }

@@ -13,7 +13,7 @@ import TestSupport
         let json: [String: Any]
         let ref: SafetensorsFile
         let inputs: RomeInputs
-        let hp: EditHyperparameters
+        var hp: EditHyperparameters
         let layer: Int
 
         init(_ arch: String, layers: Int) throws {

@@ -30,32 +30,24 @@ public enum DeltaSite: Sendable {
 extension TransformerModel {
     public func optimizeDelta(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
                               site: DeltaSite = .mlpOutput) throws -> DeltaOptimization {
+        try optimizeDelta(inputs, layer: layer, hp, site: site, start: nil)
+    }
+
+    /// - start: the δ = 0 pass, if a scan computed it once for all its layers (`SharedScanPass`); only
+    ///   for `site: .mlpOutput`. The optimization is the same either way.
+    func optimizeDelta(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
+                       site: DeltaSite = .mlpOutput, start: DeltaStart?) throws -> DeltaOptimization {
         guard layer >= 0, layer < config.nLayer else { throw WilKEError.invalidLayer(layer) }
-        // δ = 0 pass: caches, m₀ at (row 0, idx₀), and P₀ at the KL position.
-        var full = ForwardBatch(sequences: inputs.rows, logitsAt: [inputs.logitsAt[inputs.klLogitsRow]])
-        full.returnKV = true
-        full.cacheResidualAt = layer + 1
-        full.tapLayers = [layer]
-        full.taps = [TokenPosition(row: 0, pos: inputs.subjectIndex[0])]
-        let base = try forward(full)
-        guard let residual = base.residual, let mlpOut = base.mlpOut[layer]?.first else {
-            throw WilKEError.invalidBatch("the δ = 0 pass returned no residual cache")
-        }
-        let m0: [Float]
-        switch site {
-        case .mlpOutput: m0 = mlpOut
-        case .residual: // row 0 is packed first and starts at position 0
-            let (c, i) = (config.dModel, inputs.subjectIndex[0])
-            m0 = Array(residual.values[i * c ..< (i + 1) * c])
-        }
-        let logP0 = RomeLoss.logSoftmax(base.logits[0])
+        precondition(start == nil || site == .mlpOutput, "a shared start holds MLP outputs")
+        let begin = try start ?? deltaStart(inputs, layer: layer, site: site)
+        let (m0, logP0, residual) = (begin.m0, begin.logP0, begin.residual)
         let m0Norm = sqrt(m0.reduce(0) { $0 + $1 * $1 })
 
         // The step batch: layers > l, positions ≥ the subject token, δ on the resumed residual.
         let at = inputs.subjectIndex.enumerated().map { TokenPosition(row: $0, pos: $1) }
         var step = ForwardBatch(sequences: zip(inputs.rows, inputs.subjectIndex).map { Array($0[$1...]) },
                                 logitsAt: inputs.logitsAt)
-        step.prefixes = zip(base.kv, inputs.subjectIndex).map { $0.prefix($1) }
+        step.prefixes = zip(begin.kv, inputs.subjectIndex).map { $0.prefix($1) }
         step.resume = residual.suffix(from: inputs.subjectIndex)
 
         var delta = [Float](repeating: 0, count: config.dModel)
@@ -83,6 +75,27 @@ extension TransformerModel {
             if norm > limit { for j in delta.indices { delta[j] *= limit / norm } }
         }
         return DeltaOptimization(layer: layer, delta: delta, m0: m0, losses: losses, adamSteps: updates)
+    }
+
+    /// The δ = 0 pass of one layer: caches, m₀ at (row 0, idx₀), and P₀ at the KL position.
+    private func deltaStart(_ inputs: RomeInputs, layer: Int, site: DeltaSite) throws -> DeltaStart {
+        var full = ForwardBatch(sequences: inputs.rows, logitsAt: [inputs.logitsAt[inputs.klLogitsRow]])
+        full.returnKV = true
+        full.cacheResidualAt = layer + 1
+        full.tapLayers = [layer]
+        full.taps = [TokenPosition(row: 0, pos: inputs.subjectIndex[0])]
+        let base = try forward(full)
+        guard let residual = base.residual, let mlpOut = base.mlpOut[layer]?.first else {
+            throw WilKEError.invalidBatch("the δ = 0 pass returned no residual cache")
+        }
+        let m0: [Float]
+        switch site {
+        case .mlpOutput: m0 = mlpOut
+        case .residual: // row 0 is packed first and starts at position 0
+            let (c, i) = (config.dModel, inputs.subjectIndex[0])
+            m0 = Array(residual.values[i * c ..< (i + 1) * c])
+        }
+        return DeltaStart(kv: base.kv, residual: residual, m0: m0, logP0: RomeLoss.logSoftmax(base.logits[0]))
     }
 }
 

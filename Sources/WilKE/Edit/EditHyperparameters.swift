@@ -28,6 +28,10 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     public var romeLayer: Int
     /// WilKE's candidate layers (scanning_ceiling: the first half of the model).
     public var scanLayers: [Int]
+    /// How WilKE picks its layer among `scanLayers` (`--scan`).
+    public var scanMode: ScanMode = .fast
+    /// The fast scan's number of layers optimized exactly (`--scan-top`), the best by LA_est.
+    public var scanTop = 4
     /// MEMIT's layers, ascending; z is optimized at the last one, L (`--memit-layers`).
     public var memitLayers: [Int]
     /// MEMIT's mom2_update_weight λ in ΔW = R Kᵀ (λC + KKᵀ)⁻¹ (`--memit-lambda`).
@@ -82,6 +86,14 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         ]
     }
 
+    /// `record` for a WilKE scan: the scan mode (and the fast scan's top-K) join ROME's settings.
+    public var wilkeRecord: [String: String] {
+        var r = record
+        r["scan"] = scanMode.rawValue
+        if scanMode == .fast { r["scan_top"] = String(scanTop) }
+        return r
+    }
+
     /// `record` for a MEMIT edit: its clamp, λ, layers and templates replace ROME's.
     public var memitRecord: [String: String] {
         var r = record
@@ -97,7 +109,8 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
 extension EditHyperparameters {
     /// Decodes settings stored before MEMIT existed (an evaluation run's config) with MEMIT's defaults,
     /// so such a run still resumes: its layers are the window around ROME's layer (`defaults` gives the
-    /// same for every model without a reference config).
+    /// same for every model without a reference config). Settings from before the fast scan decode as
+    /// `scanMode = .full`, the scan they ran.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(romeLayer: try c.decode(Int.self, forKey: .romeLayer), scanLayers: try c.decode([Int].self, forKey: .scanLayers),
@@ -115,5 +128,8 @@ extension EditHyperparameters {
         memitLambda = try c.decodeIfPresent(Double.self, forKey: .memitLambda) ?? memitLambda
         memitClampNormFactor = try c.decodeIfPresent(Float.self, forKey: .memitClampNormFactor) ?? memitClampNormFactor
         memitTemplateLengths = try c.decodeIfPresent([[Int]].self, forKey: .memitTemplateLengths) ?? memitTemplateLengths
+        // Settings stored before the fast scan existed were made by the full scan.
+        scanMode = try c.decodeIfPresent(ScanMode.self, forKey: .scanMode) ?? .full
+        scanTop = try c.decodeIfPresent(Int.self, forKey: .scanTop) ?? scanTop
     }
 }

@@ -13,6 +13,11 @@ public struct EditReport: Sendable, Codable {
     /// ‖ΔW_l‖_F / ‖W_l‖_F per computed layer: WilKE's LA(l) per scanned layer (one entry for ROME), or
     /// MEMIT's update size per edited layer.
     public var relativeSizes: [Int: Float]
+    /// WilKE's scan mode (nil for ROME, MEMIT and a roll-back at a fixed layer).
+    public var scan: ScanMode?
+    /// WilKE: LA_est(l) per scanned layer (both modes compute it; the fast scan ranks by it). Layers the
+    /// loss cannot reach (an infinite estimate) are left out.
+    public var estimates: [Int: Float]?
     /// Loss per forward pass at the chosen layer.
     public var losses: [Float]
     public var adamSteps: Int
@@ -93,28 +98,60 @@ public final class Editor {
         if !allowKnownTarget, try greedyMatches(prompt, inputs.target) {
             throw WilKEError.invalidRequest("the model already answers \"\(request.targetNew)\" to \"\(request.filledPrompt)\"")
         }
-        let (layer, sizes, opt) = method == .memit ? try memitEdit(request, inputs, layer: fixed, progress: progress)
-                                                   : try romeEdit(request, inputs, method: method, layer: fixed, progress: progress)
-        return EditReport(request: request, method: method, layer: layer, relativeSizes: sizes,
+        var scan: ScanMode?, estimates: [Int: Float]?
+        let (layer, sizes, opt): (Int, [Int: Float], DeltaOptimization)
+        if method == .memit {
+            (layer, sizes, opt) = try memitEdit(request, inputs, layer: fixed, progress: progress)
+        } else if method == .wilke, fixed == nil {
+            let w = try wilkeEdit(request, inputs, progress: progress)
+            (layer, sizes, opt, scan, estimates) = (w.layer, w.sizes, w.optimization, hyperparameters.scanMode, w.estimates)
+        } else {
+            (layer, sizes, opt) = try romeEdit(request, inputs, method: method, layer: fixed ?? hyperparameters.romeLayer,
+                                             progress: progress)
+        }
+        return EditReport(request: request, method: method, layer: layer, relativeSizes: sizes, scan: scan, estimates: estimates,
                           losses: opt.losses.map(\.total), adamSteps: opt.adamSteps,
                           newBefore: newBefore, newAfter: try targetProbability(prompt, inputs.target),
                           oldBefore: oldBefore, oldAfter: try oldIDs.map { try targetProbability(prompt, $0) },
                           seconds: Date().timeIntervalSince(start))
     }
 
-    /// ROME at one layer, or WilKE's scan and the edit at its argmin; applied. Returns (layer, LA per
-    /// layer, the chosen layer's δ optimization).
-    private func romeEdit(_ request: EditRequest, _ inputs: RomeInputs, method: EditMethod, layer fixed: Int?,
+    /// ROME at one layer (also WilKE's roll-back at its earlier choice); applied. Returns (layer, LA, the
+    /// δ optimization).
+    private func romeEdit(_ request: EditRequest, _ inputs: RomeInputs, method: EditMethod, layer: Int,
                           progress: ((String) -> Void)?) throws -> (Int, [Int: Float], DeltaOptimization) {
-        let model = loaded.model
-        let layers: [Int]
-        if let fixed { layers = [fixed] } else if method == .rome { layers = [hyperparameters.romeLayer] } else { layers = hyperparameters.scanLayers }
-        for l in layers where l < 0 || l >= model.config.nLayer {
-            throw WilKEError.invalidLayer(l)
+        guard layer >= 0 && layer < loaded.model.config.nLayer else { throw WilKEError.invalidLayer(layer) }
+        let up = try loaded.model.rankOneUpdate(inputs, layer: layer, hyperparameters, covariance: try covariance(layer))
+        progress?(String(format: "layer %2d: LA %.5f, loss %.3f -> %.3f in %d steps", layer, up.relativeSize,
+                         up.optimization.losses.first?.total ?? 0, up.optimization.losses.last?.total ?? 0, up.optimization.adamSteps))
+        let record = EditRecord(requests: [recorded(request)], method: method.rawValue, layer: layer,
+                                scores: [layer: up.relativeSize], hyperParameters: hyperparameters.record)
+        try apply(layer: layer, left: up.r, right: up.u, record: record)
+        return (layer, [layer: up.relativeSize], up.optimization)
+    }
+
+    /// WilKE (ALGORITHM.md §1.1): one shared δ = 0 pass gives LA_est for every scanned layer; the full
+    /// scan then optimizes every layer, the fast scan only the `scanTop` with the smallest estimates;
+    /// the exact argmin among the optimized layers is applied.
+    private func wilkeEdit(_ request: EditRequest, _ inputs: RomeInputs, progress: ((String) -> Void)?) throws
+        -> (layer: Int, sizes: [Int: Float], optimization: DeltaOptimization, estimates: [Int: Float]) {
+        let model = loaded.model, hp = hyperparameters
+        let layers = hp.scanLayers
+        for l in layers where l < 0 || l >= model.config.nLayer { throw WilKEError.invalidLayer(l) }
+        guard !layers.isEmpty else { throw WilKEError.invalidRequest("no layer to edit") }
+        var solvers: [Int: CovarianceSolve?] = [:]
+        for l in layers { solvers[l] = try covariance(l) }
+        let shared = try model.sharedScanPass(inputs, layers: layers, hp)
+        let est = try model.layerEstimates(shared, layers: layers, hp, covariance: layers.map { solvers[$0]! })
+        let optimized = hp.scanMode == .fast ? LayerEstimate.top(est, count: hp.scanTop) : layers
+        if hp.scanMode == .fast {
+            progress?("estimates: " + est.sorted { $0.estimate < $1.estimate }.prefix(5)
+                .map { String(format: "layer %d %.3g", $0.layer, $0.estimate) }.joined(separator: ", ")
+                + "; optimizing layers " + optimized.map(String.init).joined(separator: ", "))
         }
-        let solvers = try layers.map { try covariance($0) }
-        let ups = try model.scan(inputs, layers: layers, hyperparameters, covariance: solvers, workers: scanWorkers) { up, n in
-            progress?(String(format: "layer %2d (%d/%d): LA %.5f, loss %.3f -> %.3f in %d steps", up.layer, n, layers.count,
+        let ups = try model.scan(inputs, layers: optimized, hp, covariance: optimized.map { solvers[$0]! },
+                                 workers: scanWorkers, shared: shared) { up, n in
+            progress?(String(format: "layer %2d (%d/%d): LA %.5f, loss %.3f -> %.3f in %d steps", up.layer, n, optimized.count,
                              up.relativeSize, up.optimization.losses.first?.total ?? 0, up.optimization.losses.last?.total ?? 0,
                              up.optimization.adamSteps))
         }
@@ -126,12 +163,16 @@ public final class Editor {
             if best == nil || up.relativeSize < best!.relativeSize { best = up }
         }
         guard let chosen = best else { throw WilKEError.invalidRequest("no layer to edit") }
-        let record = EditRecord(requests: [RecordedRequest(prompt: request.prompt, subject: request.subject,
-                                                           targetNew: request.targetNew, targetTrue: request.targetTrue)],
-                                method: method.rawValue, layer: chosen.layer, scores: sizes,
-                                hyperParameters: hyperparameters.record)
+        var estimates: [Int: Float] = [:]
+        for e in est where e.estimate.isFinite { estimates[e.layer] = e.estimate }
+        let record = EditRecord(requests: [recorded(request)], method: EditMethod.wilke.rawValue, layer: chosen.layer,
+                                scores: sizes, estimates: estimates, hyperParameters: hp.wilkeRecord)
         try apply(layer: chosen.layer, left: chosen.r, right: chosen.u, record: record)
-        return (chosen.layer, sizes, chosen.optimization)
+        return (chosen.layer, sizes, chosen.optimization, estimates)
+    }
+
+    private func recorded(_ r: EditRequest) -> RecordedRequest {
+        RecordedRequest(prompt: r.prompt, subject: r.subject, targetNew: r.targetNew, targetTrue: r.targetTrue)
     }
 
     /// Records W_l += left ⊗ right (ROME: r ûᵀ) as a patch step on the stored tensor and loads the exact

@@ -16,9 +16,11 @@ extension TransformerModel {
     ///   no other thread of the process calls BLAS meanwhile: changing the thread count under another
     ///   thread's call made a concurrent test's results differ. Tests pass false (their matrices are too
     ///   small for OpenBLAS to thread anyway).
+    /// - shared: the δ = 0 pass and keys computed once for all of `layers` (`sharedScanPass`), or nil to
+    ///   compute them per layer; the results are the same.
     /// - done: called once per finished layer, one call at a time, with the count finished so far.
     func scan(_ inputs: RomeInputs, layers: [Int], _ hp: EditHyperparameters, covariance: [CovarianceSolve?],
-              workers: Int, exclusiveBLAS: Bool = true,
+              workers: Int, exclusiveBLAS: Bool = true, shared: SharedScanPass? = nil,
               done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
         precondition(covariance.count == layers.count)
         let next = Atomic<Int>(0), failed = Atomic<Bool>(false)
@@ -32,7 +34,7 @@ extension TransformerModel {
                 while !failed.load(ordering: .relaxed) {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     guard i < layers.count else { return }
-                    let r = Result { try self.rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i]) }
+                    let r = Result { try self.rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i], shared: shared) }
                     results.withLock { $0[i] = r }
                     switch r {
                     case .success(let up): finished.withLock { $0 += 1; report.body(up, $0) }

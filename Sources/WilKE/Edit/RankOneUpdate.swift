@@ -17,30 +17,29 @@ public struct RankOneUpdate: Sendable {
 extension TransformerModel {
     /// Keys at the subject's last token of every key row: (k̄ averaged over templates, k_c of the bare prompt).
     public func subjectKeys(_ inputs: RomeInputs, layer: Int) throws -> (mean: [Float], bare: [Float]) {
-        var b = ForwardBatch(sequences: inputs.keyRows, logitsAt: [])
-        b.tapLayers = [layer]
-        b.taps = inputs.keyIndex.enumerated().map { TokenPosition(row: $0, pos: $1) }
-        guard let keys = try forward(b).keys[layer], let bare = keys.first else { throw WilKEError.invalidLayer(layer) }
-        var mean = [Float](repeating: 0, count: bare.count)
-        for k in keys { for j in mean.indices { mean[j] += k[j] } }
-        for j in mean.indices { mean[j] /= Float(keys.count) }
-        return (mean, bare)
+        guard let keys = try subjectKeys(inputs, layers: [layer])[layer] else { throw WilKEError.invalidLayer(layer) }
+        return keys
     }
 
-    /// Computes δ at `layer`, then û and r. `covariance` solves C x = k for that layer (nil: C = I).
-    public func rankOneUpdate(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
-                              covariance: CovarianceSolve?) throws -> RankOneUpdate {
-        let opt = try optimizeDelta(inputs, layer: layer, hp)
-        let (kMean, kBare) = try subjectKeys(inputs, layer: layer)
+    /// û = C⁻¹k̄ / ‖C⁻¹k̄‖ [F] (k̄ / ‖k̄‖ without the covariance adjustment).
+    func updateDirection(_ kMean: [Float], layer: Int, _ hp: EditHyperparameters, covariance: CovarianceSolve?) throws -> [Float] {
         let direction: [Double] = try hp.useCovariance ? (covariance?(kMean) ?? kMean.map(Double.init)) : kMean.map(Double.init)
         let dirNorm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
         guard dirNorm > 0, dirNorm.isFinite else { throw WilKEError.invalidBatch("the subject key is zero at layer \(layer)") }
-        let u = direction.map { Float($0 / dirNorm) }
+        return direction.map { Float($0 / dirNorm) }
+    }
+
+    /// Computes δ at `layer`, then û and r. `covariance` solves C x = k for that layer (nil: C = I).
+    /// - shared: the scan's δ = 0 pass and keys (`sharedScanPass`), if computed; the result is the same.
+    public func rankOneUpdate(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters,
+                              covariance: CovarianceSolve?, shared: SharedScanPass? = nil) throws -> RankOneUpdate {
+        let opt = try optimizeDelta(inputs, layer: layer, hp, start: shared?.start(layer: layer))
+        let (kMean, kBare) = try shared?.keys[layer] ?? subjectKeys(inputs, layer: layer)
+        let u = try updateDirection(kMean, layer: layer, hp, covariance: covariance)
         let key = hp.averagedKeys ? kMean : kBare
         let denom = zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 }
         let r = opt.delta.map { $0 / denom }
-        let w = mlpOutputWeight(layer: layer)
-        let wNorm = sqrt(w.reduce(Double(0)) { $0 + Double($1) * Double($1) })
+        let wNorm = frobeniusNorm(mlpOutputWeight(layer: layer))
         let rNorm = sqrt(r.reduce(Double(0)) { $0 + Double($1) * Double($1) })
         return RankOneUpdate(layer: layer, r: r, u: u, relativeSize: Float(rNorm / wNorm), optimization: opt, denominator: denom)
     }

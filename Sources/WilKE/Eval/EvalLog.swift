@@ -36,7 +36,10 @@ public struct EvalConfig: Codable, Equatable, Sendable {
         if layer != other.layer { out.append("layer") }
         if knownFilter != other.knownFilter { out.append("known filter") }
         if lenient != other.lenient { out.append("lenient") }
-        if hyperparameters != other.hyperparameters { out.append("hyper-parameters") }
+        // Only WilKE scans: a ROME / MEMIT run saved before the scan settings existed still resumes.
+        var mine = hyperparameters
+        if method != .wilke || layer != nil { (mine.scanMode, mine.scanTop) = (other.hyperparameters.scanMode, other.hyperparameters.scanTop) }
+        if mine != other.hyperparameters { out.append("hyper-parameters") }
         return out
     }
 
@@ -80,6 +83,10 @@ public struct EvalLogEntry: Codable, Equatable, Sendable {
     public var rollbackSeconds: Double? = nil
     /// Frobenius norm of every MLP down-projection edited so far, after this roll-back, by layer.
     public var norms: [String: Double]? = nil
+    /// WilKE: the exact LA(l) of every layer its scan optimized, and LA_est(l) of every scanned layer,
+    /// by layer, before this edit (absent in logs of older runs and for other methods).
+    public var relativeSizes: [String: Double]? = nil
+    public var estimates: [String: Double]? = nil
 }
 
 /// The files of an evaluation directory: config.json, edits.jsonl (one fsynced line per finished edit),

@@ -125,6 +125,10 @@ public final class LifelongEval {
             entry.editSeconds = report.seconds
             entry.rollbackSeconds = rollback.seconds
             entry.norms = editedNorms(patch)
+            if config.method == .wilke {
+                entry.relativeSizes = Dictionary(uniqueKeysWithValues: report.relativeSizes.map { (String($0.key), Double($0.value)) })
+                entry.estimates = report.estimates.map { e in Dictionary(uniqueKeysWithValues: e.map { (String($0.key), Double($0.value)) }) }
+            }
             // Patch first: a log line never points past the saved patch.
             try directory.writeAtomically(try patch.encode(), to: directory.patchPath)
             try directory.append(entry)

@@ -1,0 +1,149 @@
+import Foundation
+
+/// How WilKE picks its layer (`--scan`).
+public enum ScanMode: String, Codable, Sendable, CaseIterable {
+    /// Rank every candidate by the first-order estimate LA_est(l) from one pass at δ = 0, optimize only
+    /// the `scanTop` best and take the exact argmin among them.
+    case fast
+    /// The paper's scan: optimize δ at every candidate layer and take the exact argmin.
+    case full
+}
+
+/// What every candidate layer of a scan shares, computed once per edit instead of once per layer
+/// (ALGORITHM.md §8): the δ = 0 pass over the compute_v rows (its KV caches, the residual stream above
+/// each candidate, m₀, P₀), the loss gradient with respect to each candidate's MLP output, and the keys.
+public struct SharedScanPass: Sendable {
+    /// Per compute_v row: keys/values of every layer for the whole row at δ = 0.
+    let kv: [KVCache]
+    /// Per candidate layer l: the residual stream entering layer l+1 (all rows, all positions).
+    let residuals: [Int: ResidualCache]
+    /// Per candidate layer: m₀ [C], its MLP output at (row 0, the subject's last token).
+    let m0: [Int: [Float]]
+    /// [V] log P₀ at the KL position.
+    let logP0: [Float]
+    /// The loss at δ = 0 (the same for every layer: the model is unchanged).
+    public let loss: RomeLoss.Terms
+    /// Per candidate layer: g_l = dLoss/dδ_l at δ = 0 [C], δ_l being the vector added to layer l's MLP
+    /// output at the subject's last token of every row (summed over the rows, as δ is shared).
+    public let gradients: [Int: [Float]]
+    /// Per candidate layer: k̄ [F] (mean over the templates) and k_c [F] (bare prompt).
+    public let keys: [Int: (mean: [Float], bare: [Float])]
+
+    /// The start of layer l's δ optimization, as `optimizeDelta` would compute it itself.
+    func start(layer l: Int) -> DeltaStart? {
+        guard let residual = residuals[l], let m0 = m0[l] else { return nil }
+        return DeltaStart(kv: kv, residual: residual, m0: m0, logP0: logP0)
+    }
+}
+
+/// The δ = 0 quantities `optimizeDelta` needs before its first step.
+struct DeltaStart: Sendable {
+    /// Per row, the whole row's KV cache; residual: entering layer l+1, all positions.
+    var kv: [KVCache], residual: ResidualCache
+    var m0: [Float], logP0: [Float]
+}
+
+/// One layer's first-order estimate of WilKE's LA(l) (docs/ALGORITHM_NOTES.md, "Fast scan").
+public struct LayerEstimate: Sendable, Equatable {
+    public var layer: Int
+    /// LA_est(l) = ‖C⁻¹k̄‖ / (‖g_l‖ · |k · C⁻¹k̄| · ‖W_l‖_F), k = k_c (or k̄ with averaged keys). Only its
+    /// order across layers means something: the dropped constant is the same for every layer.
+    public var estimate: Float
+    /// ‖g_l‖, |k · û| (ROME's denominator) and ‖W_l‖_F, the three factors.
+    public var gradientNorm: Float, denominator: Float, weightNorm: Float
+    /// ‖g_l‖₁ and ‖m₀,l‖ (what Adam's sign-like first steps and the clamp / weight decay respond to), for
+    /// diagnosis (`wilke dev estimates`).
+    public var gradientL1: Float, m0Norm: Float
+}
+
+extension TransformerModel {
+    /// One forward + backward pass at δ = 0 over the compute_v rows and one forward over the key rows,
+    /// for all of `layers` at once: the residual stream passes through every layer, so a single backward
+    /// yields dLoss/dδ_l for each of them.
+    public func sharedScanPass(_ inputs: RomeInputs, layers: [Int], _ hp: EditHyperparameters) throws -> SharedScanPass {
+        for l in layers where l < 0 || l >= config.nLayer { throw WilKEError.invalidLayer(l) }
+        let c = config.dModel
+        var full = ForwardBatch(sequences: inputs.rows, logitsAt: inputs.logitsAt)
+        full.returnKV = true
+        full.tapLayers = layers
+        full.taps = [TokenPosition(row: 0, pos: inputs.subjectIndex[0])]
+        let (result, tape) = try forwardForBackward(full)
+        // P₀ from a head call on the KL row alone, as `optimizeDelta`'s own δ = 0 pass computes it.
+        let klRow = tape.logitRows[inputs.klLogitsRow]
+        let logP0 = RomeLoss.logSoftmax(head(tape.final, rows: [klRow])[0])
+        // At δ = 0 the KL term and its gradient vanish (P_δ = P₀) and so does the weight decay's.
+        let eval = try RomeLoss.evaluate(logits: result.logits, labels: inputs.labels, klRow: inputs.klLogitsRow,
+                                         logP0: logP0, delta: [Float](repeating: 0, count: c), m0Norm: 1,
+                                         klFactor: hp.klFactor, weightDecay: hp.weightDecay)
+        let at = inputs.subjectIndex.enumerated().map { TokenPosition(row: $0, pos: $1) }
+        let perRow = try backward(tape, dLogits: eval.dLogits, afterLayers: layers, at: at)
+        var gradients: [Int: [Float]] = [:], residuals: [Int: ResidualCache] = [:], m0: [Int: [Float]] = [:]
+        for l in layers {
+            var g = [Float](repeating: 0, count: c)
+            for r in perRow[l] ?? [] { for j in 0..<c { g[j] += r[j] } }
+            gradients[l] = g
+            // The block input of layer l+1 is block l's output; above the last block, the final residual.
+            let x = l + 1 < config.nLayer ? tape.trace[l + 1].x : tape.final
+            residuals[l] = tape.pack.residual(layer: l + 1, x, width: c)
+            guard let m = result.mlpOut[l]?.first else { throw WilKEError.invalidBatch("the δ = 0 pass has no tap at layer \(l)") }
+            m0[l] = m
+        }
+        return SharedScanPass(kv: result.kv, residuals: residuals, m0: m0, logP0: logP0, loss: eval.terms,
+                              gradients: gradients, keys: try subjectKeys(inputs, layers: layers))
+    }
+
+    /// `subjectKeys` for several layers from one forward pass (taps do not change the arithmetic).
+    public func subjectKeys(_ inputs: RomeInputs, layers: [Int]) throws -> [Int: (mean: [Float], bare: [Float])] {
+        var b = ForwardBatch(sequences: inputs.keyRows, logitsAt: [])
+        b.tapLayers = layers
+        b.taps = inputs.keyIndex.enumerated().map { TokenPosition(row: $0, pos: $1) }
+        let out = try forward(b)
+        var keys: [Int: (mean: [Float], bare: [Float])] = [:]
+        for l in layers {
+            guard let rows = out.keys[l], let bare = rows.first else { throw WilKEError.invalidLayer(l) }
+            keys[l] = (Self.meanKey(rows), bare)
+        }
+        return keys
+    }
+
+    /// The plain mean of the template keys (ROME's k̄). - rows: each [F]
+    static func meanKey(_ rows: [[Float]]) -> [Float] {
+        var mean = [Float](repeating: 0, count: rows[0].count)
+        for k in rows { for j in mean.indices { mean[j] += k[j] } }
+        for j in mean.indices { mean[j] /= Float(rows.count) }
+        return mean
+    }
+
+    /// LA_est(l) for every layer of the shared pass, on the current weights (so an inflated ‖W_l‖_F
+    /// lowers the estimate exactly as it lowers the exact LA).
+    /// - covariance: the solve C_l x = k per layer (nil: C = I).
+    public func layerEstimates(_ shared: SharedScanPass, layers: [Int], _ hp: EditHyperparameters,
+                               covariance: [CovarianceSolve?]) throws -> [LayerEstimate] {
+        precondition(covariance.count == layers.count)
+        return try zip(layers, covariance).map { l, solve in
+            guard let g = shared.gradients[l], let keys = shared.keys[l] else { throw WilKEError.invalidLayer(l) }
+            let u = try updateDirection(keys.mean, layer: l, hp, covariance: solve)
+            let key = hp.averagedKeys ? keys.mean : keys.bare
+            let denom = abs(zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 })
+            let gNorm = Float(sqrt(g.reduce(0.0) { $0 + Double($1) * Double($1) }))
+            let wNorm = Float(frobeniusNorm(mlpOutputWeight(layer: l)))
+            // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
+            let est = gNorm > 0 && denom > 0 ? 1 / (gNorm * denom * wNorm) : .infinity
+            let m0 = shared.m0[l] ?? []
+            return LayerEstimate(layer: l, estimate: est, gradientNorm: gNorm, denominator: denom, weightNorm: wNorm,
+                                 gradientL1: Float(g.reduce(0.0) { $0 + Double(abs($1)) }),
+                                 m0Norm: Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) })))
+        }
+    }
+
+    /// ‖W‖_F in f64. - w: any shape
+    func frobeniusNorm(_ w: [Float]) -> Double { sqrt(w.reduce(Double(0)) { $0 + Double($1) * Double($1) }) }
+}
+
+extension LayerEstimate {
+    /// The `count` layers with the smallest estimates (ties: the lower layer), in layer order.
+    public static func top(_ estimates: [LayerEstimate], count: Int) -> [Int] {
+        let ranked = estimates.sorted { ($0.estimate, $0.layer) < ($1.estimate, $1.layer) }
+        return ranked.prefix(max(1, count)).map(\.layer).sorted()
+    }
+}
