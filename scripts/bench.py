@@ -238,7 +238,11 @@ def section_edits(a, out):
         out.append("`wilke stats`: all layers came from the cache in this run (delete ~/.cache/wilke/stats to time it).\n")
 
 
-SECTIONS = {"formats": section_formats, "engine": section_engine, "patches": section_patches, "edits": section_edits}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_scale import section_scale  # noqa: E402
+
+SECTIONS = {"formats": section_formats, "engine": section_engine, "patches": section_patches, "edits": section_edits,
+            "scale": section_scale}
 
 
 def merge(header, ran, path, partial):
@@ -262,7 +266,8 @@ def merge(header, ran, path, partial):
     return out
 
 
-SECTION_TITLES = {"formats": "## Formats", "engine": "## Engine", "patches": "## Patches", "edits": "## Edits"}
+SECTION_TITLES = {"formats": "## Formats", "engine": "## Engine", "patches": "## Patches", "edits": "## Edits",
+                  "scale": "## Scale"}
 
 
 def main():
@@ -270,6 +275,7 @@ def main():
     p.add_argument("--bin", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--only", default=",".join(SECTIONS))
+    p.add_argument("--scale-shapes", default="smol,1b,8b", help="Scale section: which of smol, 1b, 8b to measure.")
     p.add_argument("--scratch", default=os.environ.get("WILKE_BENCH_DIR", os.path.join(tempfile.gettempdir(), "wilke-bench")))
     p.add_argument("--out", default=os.path.join(ROOT, "docs", "BENCHMARKS.md"))
     a = p.parse_args()

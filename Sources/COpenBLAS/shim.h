@@ -4,3 +4,6 @@
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda,
              double *b, const int *ldb, int *info);
+// Packed-storage twins: a symmetric matrix as one triangle (n(n+1)/2 values), half the memory.
+void dpptrf_(const char *uplo, const int *n, double *ap, int *info);
+void dpptrs_(const char *uplo, const int *n, const int *nrhs, const double *ap, double *b, const int *ldb, int *info);

@@ -11,7 +11,7 @@ extension RootCommand {
             abstract: "Benchmark helpers (used by `make bench`).",
             shouldDisplay: false,
             subcommands: [GenSafetensors.self, BenchCodec.self, BLASInfo.self, BenchForward.self, GenPatch.self, Accept.self,
-                          EvalFigures.self, Estimates.self])
+                          EvalFigures.self, Estimates.self, GenLlama.self])
     }
 }
 

@@ -78,6 +78,25 @@ public enum BLAS {
         return Int(info)
     }
 
+    /// LAPACK dpptrf with uplo 'L': in-place Cholesky A = L·Lᵀ of a symmetric positive definite [N, N]
+    /// matrix held as its packed triangle (N(N+1)/2 values). Column-major packed lower = row-major packed
+    /// upper: row i's entries i..<N one row after another, the layout `StatsCache` files store. Returns `info`.
+    public static func dpptrfPacked(n: Int, ap: UnsafeMutablePointer<Double>) -> Int {
+        precondition(n >= 0 && n <= Int(Int32.max))
+        var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), info: Int32 = 0
+        dpptrf_(&uplo, &n32, ap, &info)
+        return Int(info)
+    }
+
+    /// LAPACK dpptrs with uplo 'L': solves A X = B in place for `nrhs` columns of B (column-major [N, nrhs])
+    /// with the packed factor `dpptrfPacked` left in `ap`. Returns `info`.
+    public static func dpptrsPacked(n: Int, nrhs: Int, ap: UnsafePointer<Double>, b: UnsafeMutablePointer<Double>, ldb: Int) -> Int {
+        precondition(n >= 0 && nrhs >= 0 && n <= Int(Int32.max) && nrhs <= Int(Int32.max))
+        var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), nrhs32 = Int32(nrhs), ldb32 = Int32(ldb), info: Int32 = 0
+        dpptrs_(&uplo, &n32, &nrhs32, ap, b, &ldb32, &info)
+        return Int(info)
+    }
+
     /// Threads OpenBLAS splits one call over (OPENBLAS_NUM_THREADS, else the cores).
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -36,6 +36,8 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     case vectorSize(expected: Int, found: Int)
     /// A forward batch combines options that cannot be served together.
     case invalidBatch(String)
+    /// A weight matrix is stored in an element type no matmul kernel reads (named with its tensor).
+    case uncomputableDType(tensor: String, dtype: String)
 
     // MARK: Edits (Sources/WilKE/Edit)
     /// A file could not be read or written.
@@ -52,6 +54,8 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     case emptyStatistics(layer: Int)
     /// A key second moment stayed non-positive-definite even with the largest ridge, or a solve failed.
     case singularCovariance(layer: Int, reason: String)
+    /// The statistics of `layers` layers at once need more memory than the machine has (bytes).
+    case statisticsTooLarge(layers: Int, needed: UInt64, available: UInt64)
 
     public var description: String {
         switch self {
@@ -72,12 +76,16 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .invalidLayer(let l): return "layer \(l) is outside the model or before the resumed layer"
         case .vectorSize(let e, let f): return "a delta vector has \(f) values but the model needs \(e)"
         case .invalidBatch(let why): return "the forward batch is invalid: \(why)"
+        case .uncomputableDType(let t, let d): return "tensor \(t) is stored as \(d), which the engine cannot compute with"
         case .io(let path, let reason): return "\(path): \(reason)"
         case .invalidRequest(let why): return "invalid edit request: \(why)"
         case .invalidRequestFile(let path, let why): return "\(path): \(why)"
         case .invalidCorpus(let path, let why): return "\(path): \(why)"
         case .emptyStatistics(let l): return "no tokens were collected for the key statistics of layer \(l)"
         case .singularCovariance(let l, let why): return "the key second moment of layer \(l) cannot be solved: \(why)"
+        case .statisticsTooLarge(let n, let need, let have):
+            func gib(_ b: UInt64) -> Double { (Double(b) / 107374182.4).rounded() / 10 }
+            return "the key statistics of \(n) layers at once need \(gib(need)) GiB but the machine has \(gib(have)) GiB; request fewer layers"
         }
     }
 }

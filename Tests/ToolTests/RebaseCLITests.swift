@@ -43,9 +43,3 @@ struct RebaseCLITests {
         #expect(!FileManager.default.fileExists(atPath: path(dir, "x.wpatch")))
     }
 }
-
-/// The mapping must outlive the hashing of its bytes.
-private func fileSHA(_ path: String) throws -> String {
-    let f = try MappedFile(path: path)
-    return withExtendedLifetime(f) { CheckpointRealSHA.hex(f.bytes) }
-}

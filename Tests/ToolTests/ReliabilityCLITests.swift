@@ -227,7 +227,8 @@ func runConcurrently(_ invocations: [[String]]) throws -> [RunResult] {
     }
 }
 
+/// The file's SHA-256; the mapping must outlive the hashing of its bytes.
 func fileSHA(_ path: String) throws -> String {
     let f = try MappedFile(path: path)
-    return CheckpointRealSHA.hex(f.bytes)
+    return withExtendedLifetime(f) { CheckpointRealSHA.hex(f.bytes) }
 }

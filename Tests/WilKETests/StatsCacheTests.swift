@@ -23,6 +23,7 @@ struct StatsFixture {
 
     var options: StatsOptions {
         var o = StatsOptions(layers: [0, 1])
+        o.keepMoment = true  // the tests compare moments
         o.batchTokens = 64
         return o
     }

@@ -114,6 +114,15 @@ func maxAbs(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { max(
         let x = try dead.solve(k)
         let back = zip(dead.multiply(x), x).map { $0 + dead.ridge * $1 }
         #expect(maxAbs(back, k) <= 1e-9)
+        // Factored in place without keeping C, the retries re-read it: the same factor, the same solve.
+        var packed = [Double]()
+        for i in 0..<n { packed += m[(i * n + i)..<(i * n + n)] }
+        var reloads = 0
+        let inPlace = try KeyCovariance(layer: 3, count: 100, packed: packed, keepMoment: false,
+                                        reload: { reloads += 1; return packed })
+        #expect(inPlace.packedMoment == nil && reloads > 0)
+        #expect(inPlace.ridge == dead.ridge && inPlace.factor == dead.factor && inPlace.diagonal == dead.diagonal)
+        #expect(try inPlace.solve(k) == x)
         // A positive definite matrix needs none.
         for i in 0..<n { m[i * n + i] = 2 }
         #expect(try KeyCovariance(layer: 3, count: 100, moment: m).ridge == 0)

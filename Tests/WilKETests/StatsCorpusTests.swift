@@ -105,7 +105,7 @@ struct ByteIDTokenizer: Tokenizer {
         try Data(String(repeating: "The capital of France is Paris.\n\nWater boils at 100 degrees.\n\n", count: 8).utf8).write(to: corpus)
         let cache = StatsCache(directory: dir.path + "/stats")
         let fp = ModelFingerprint(model: fx.model)
-        var o = StatsOptions(layers: [1]); o.tokens = 200; o.maxLength = 16; o.corpus = .file(corpus.path)
+        var o = StatsOptions(layers: [1]); o.keepMoment = true; o.tokens = 200; o.maxLength = 16; o.corpus = .file(corpus.path)
         let fromFile = try KeyStatistics.compute(model: fx.model, tokenizer: ByteIDTokenizer(), fingerprint: fp, options: o, cache: cache)
         #expect(fromFile[0].covariance.count == 200 && !fromFile[0].cached)
         #expect(fromFile[0].key.corpus.hasPrefix("file-"))

@@ -62,8 +62,9 @@ public enum TensorCodec {
 
     // MARK: - Implementation
 
-    /// `dequantize` with an explicit threading threshold (tests force both paths with it).
-    static func dequantize(_ t: DType, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>,
+    /// `dequantize` with an explicit threading threshold: tests force both paths with it, and the
+    /// engine's block-at-a-time matmul splits its few-MiB panels, which sit below the default.
+    public static func dequantize(_ t: DType, _ src: UnsafeRawBufferPointer, into dst: UnsafeMutableBufferPointer<Float>,
                            parallelThreshold: Int) throws {
         guard let kernel = dequantKernel(t) else {
             throw FormatError.unsupportedDType(t.name, operation: "dequantization")

@@ -185,11 +185,7 @@ public final class Editor {
         let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: left, v: right, rank: 1, scale: 1,
                                      promoteTo: .f32, edits: [record])
         current[t.name] = result
-        var stored = [Float](repeating: 0, count: t.elementCount)
-        try result.bytes.withUnsafeBytes { raw in
-            try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(result.dtype, raw, into: $0) }
-        }
-        try loaded.model.setMLPOutputWeight(layer: layer, Checkpoint.logical(stored, of: t))
+        try loaded.model.setMLPOutputWeight(layer: layer, Weight(t, result: result))
     }
 
     /// Π_t p(y_t | prompt, y_<t), teacher-forced.
@@ -230,11 +226,7 @@ extension Editor {
                 throw WilKEError.invalidRequest("step \(i + 1) of the saved patch does not reproduce on this model (\(step.tensor))")
             }
             current[t.name] = result
-            var stored = [Float](repeating: 0, count: t.elementCount)
-            try result.bytes.withUnsafeBytes { raw in
-                try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(result.dtype, raw, into: $0) }
-            }
-            try loaded.model.setMLPOutputWeight(layer: layer, Checkpoint.logical(stored, of: t))
+            try loaded.model.setMLPOutputWeight(layer: layer, Weight(t, result: result))
         }
     }
 }

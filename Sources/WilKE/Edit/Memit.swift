@@ -68,8 +68,7 @@ extension TransformerModel {
             let x = cInvK.map { $0 / denominator }
             let share = Double(layers.count - i)
             let r = zip(z, h).map { (Double($0) - Double($1)) / share }
-            let w = mlpOutputWeight(layer: l)
-            let wNorm = w.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let wNorm = mlpOutputNorm(layer: l)
             let size = r.reduce(0.0) { $0 + $1 * $1 }.squareRoot() * x.reduce(0.0) { $0 + $1 * $1 }.squareRoot() / wNorm
             let step = MemitLayerStep(layer: l, key: key, h: h, residual: r.map { Float($0) }, right: x.map { Float($0) },
                                       relativeSize: Float(size))

@@ -39,7 +39,7 @@ extension TransformerModel {
         let key = hp.averagedKeys ? kMean : kBare
         let denom = zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 }
         let r = opt.delta.map { $0 / denom }
-        let wNorm = frobeniusNorm(mlpOutputWeight(layer: layer))
+        let wNorm = mlpOutputNorm(layer: layer)
         let rNorm = sqrt(r.reduce(Double(0)) { $0 + Double($1) * Double($1) })
         return RankOneUpdate(layer: layer, r: r, u: u, relativeSize: Float(rNorm / wNorm), optimization: opt, denominator: denom)
     }

@@ -126,7 +126,7 @@ extension TransformerModel {
             let key = hp.averagedKeys ? keys.mean : keys.bare
             let denom = abs(zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 })
             let gNorm = Float(sqrt(g.reduce(0.0) { $0 + Double($1) * Double($1) }))
-            let wNorm = Float(frobeniusNorm(mlpOutputWeight(layer: l)))
+            let wNorm = Float(mlpOutputNorm(layer: l))  // from the stored weight, no dense copy
             // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
             let est = gNorm > 0 && denom > 0 ? 1 / (gNorm * denom * wNorm) : .infinity
             let m0 = shared.m0[l] ?? []
@@ -135,9 +135,6 @@ extension TransformerModel {
                                  m0Norm: Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) })))
         }
     }
-
-    /// ‖W‖_F in f64. - w: any shape
-    func frobeniusNorm(_ w: [Float]) -> Double { sqrt(w.reduce(Double(0)) { $0 + Double($1) * Double($1) }) }
 }
 
 extension LayerEstimate {

@@ -180,8 +180,7 @@ public final class LifelongEval {
         for step in patch.steps {
             let parts = step.tensor.split(separator: ".")
             guard parts.count == 4, let l = Int(parts[1]), out[String(l)] == nil else { continue }
-            let w = loaded.model.mlpOutputWeight(layer: l)
-            out[String(l)] = sqrt(w.reduce(0.0) { $0 + Double($1) * Double($1) })
+            out[String(l)] = loaded.model.mlpOutputNorm(layer: l)
         }
         return out
     }

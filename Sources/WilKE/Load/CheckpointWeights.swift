@@ -16,6 +16,14 @@ public struct CheckpointWeights: WeightSource {
     public func has(_ name: String) -> Bool { checkpoint.tensor(name) != nil }
 }
 
+extension CheckpointWeights: StoredWeightSource {
+    /// Matrices stay in the mapping: a view of their stored bytes, no copy.
+    func weight(_ name: String) throws -> Weight? {
+        guard let t = checkpoint.tensor(name), t.shape.count == 2 else { return nil }
+        return try Weight(t, bytes: checkpoint.data(t), owner: checkpoint)
+    }
+}
+
 extension ModelConfig {
     /// The engine configuration for a checkpoint's hyper-parameters.
     public init(_ hp: Hyperparameters) throws {

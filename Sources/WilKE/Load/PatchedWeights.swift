@@ -25,11 +25,49 @@ public struct PatchedWeights: WeightSource {
     public func tensor(_ name: String) throws -> (shape: [Int], values: [Float]) {
         let ckpt = base.checkpoint
         guard let t = ckpt.tensor(name), let chain = steps[t.name] else { return try base.tensor(name) }
-        var x = ckpt.tensorBytes(t)
-        for s in chain { x = try TensorDelta.apply(s, to: x) }
+        let x = try patched(t, chain)
         // Patched tensors are F32, F16 or BF16: decode, then undo the storage layout like the checkpoint does.
         var stored = [Float](repeating: 0, count: t.elementCount)
         try x.bytes.withUnsafeBytes { raw in try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(x.dtype, raw, into: $0) } }
         return (t.logicalShape, Checkpoint.logical(stored, of: t))
     }
+
+    /// The stored bytes of `t` after `chain` (hashes checked by the patch arithmetic).
+    private func patched(_ t: CheckpointTensor, _ chain: [PatchStep]) throws -> TensorBytes {
+        var x = base.checkpoint.tensorBytes(t)
+        for s in chain { x = try TensorDelta.apply(s, to: x) }
+        return x
+    }
+}
+
+extension PatchedWeights: StoredWeightSource {
+    /// A patched matrix is its result bytes in their stored dtype and layout (what `wilke apply` writes);
+    /// every other matrix is a view of the checkpoint.
+    func weight(_ name: String) throws -> Weight? {
+        guard let t = base.checkpoint.tensor(name), t.shape.count == 2 else { return nil }
+        guard let chain = steps[t.name] else { return try base.weight(name) }
+        return try Weight(t, result: try patched(t, chain))
+    }
+}
+
+extension Weight {
+    /// `result` (the bytes of tensor `t` after patch steps, possibly promoted to another dtype) as a
+    /// weight in `t`'s storage layout: the one bytes -> logical conversion of edited tensors.
+    convenience init(_ t: CheckpointTensor, result: TensorBytes) throws {
+        let owned = OwnedBytes(result.bytes)
+        try self.init(name: t.name, dtype: result.dtype, shape: t.shape, layout: t.layout, bytes: owned.bytes, owner: owned)
+    }
+}
+
+/// Bytes with a stable address for a `Weight` to view (a patch result lives in a Swift array otherwise).
+final class OwnedBytes: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+
+    init(_ source: [UInt8]) {
+        let p = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: 64)
+        source.withUnsafeBytes { if let b = $0.baseAddress { p.baseAddress!.copyMemory(from: b, byteCount: source.count) } }
+        bytes = UnsafeRawBufferPointer(start: p.baseAddress, count: source.count)
+    }
+
+    deinit { UnsafeMutableRawPointer(mutating: bytes.baseAddress)?.deallocate() }
 }

@@ -89,7 +89,7 @@ extension TransformerModel {
         let mean = FloatBuffer(count: n), rstd = FloatBuffer(count: n)
         norm(out: normed, mean: mean, rstd: rstd, inp: g, weight: weights.outputNorm, bias: weights.outputNormBias, n: n)
         let dNormed = FloatBuffer(count: n * c), dg = FloatBuffer(count: n * c)
-        Matmul.backward(dinp: dNormed.p, dout: dl.p, weight: weights.output.p, n: n, c: c, oc: v)
+        weights.output.backward(dinp: dNormed.p, dout: dl.p, n: n)
         normBackward(dinp: dg, dout: dNormed, inp: g, mean: mean, rstd: rstd, weight: weights.outputNorm, n: n)
         for (i, t) in rows.enumerated() {
             for j in 0..<c { dx.p[t * c + j] += dg.p[i * c + j] }

@@ -1,22 +1,22 @@
-/// One block's parameters, f32, nn.Linear layout [out, in]. Optional members depend on the family:
+/// One block's parameters: matrices as `Weight` (stored form, nn.Linear layout [out, in]), vectors f32. Optional members depend on the family:
 /// GPT-2 has every bias; GPT-J has no attention biases and no second norm; llama has no norm biases,
 /// a gate projection and (Qwen2) q/k/v biases.
 final class LayerWeights: @unchecked Sendable {
     /// [C] (+ [C] bias for LayerNorm families)
     let attnNorm: FloatBuffer, attnNormBias: FloatBuffer?
     /// [H·D, C], [G·D, C], [G·D, C] and their biases
-    let wq: FloatBuffer, wk: FloatBuffer, wv: FloatBuffer
+    let wq: Weight, wk: Weight, wv: Weight
     let bq: FloatBuffer?, bk: FloatBuffer?, bv: FloatBuffer?
     /// [C, H·D] (+ [C])
-    let wo: FloatBuffer, bo: FloatBuffer?
+    let wo: Weight, bo: FloatBuffer?
     /// [C] (+ [C]); nil for GPT-J's parallel block
     let ffnNorm: FloatBuffer?, ffnNormBias: FloatBuffer?
     /// [F, C] llama only
-    let wGate: FloatBuffer?
+    let wGate: Weight?
     /// [F, C] (+ [F])
-    let wUp: FloatBuffer, bUp: FloatBuffer?
+    let wUp: Weight, bUp: FloatBuffer?
     /// [C, F] (+ [C]): the matrix ROME edits. `var` so an edit can swap it.
-    var wDown: FloatBuffer
+    var wDown: Weight
     let bDown: FloatBuffer?
 
     init(_ l: Int, _ cfg: ModelConfig, _ src: TensorLoader) throws {
@@ -27,18 +27,18 @@ final class LayerWeights: @unchecked Sendable {
         attnNormBias = lnFamily ? try src.load(b + "attn_norm.bias", [c]) : nil
         if cfg.arch == .gpt2 {
             // GPT-2 fuses q, k, v into c_attn: rows [0, C) are q, [C, 2C) k, [2C, 3C) v.
-            let w = try src.load(b + "attn_qkv.weight", [3 * c, c]), bias = try src.load(b + "attn_qkv.bias", [3 * c])
+            let w = try src.matrix(b + "attn_qkv.weight", [3 * c, c]), bias = try src.load(b + "attn_qkv.bias", [3 * c])
             func part(_ buf: FloatBuffer, _ i: Int, _ size: Int) -> FloatBuffer {
                 let out = FloatBuffer(count: size)
                 out.p.update(from: buf.p + i * size, count: size)
                 return out
             }
-            (wq, wk, wv) = (part(w, 0, c * c), part(w, 1, c * c), part(w, 2, c * c))
+            (wq, wk, wv) = (w.rows(0..<c), w.rows(c..<(2 * c)), w.rows((2 * c)..<(3 * c)))
             (bq, bk, bv) = (part(bias, 0, c), part(bias, 1, c), part(bias, 2, c))
         } else {
-            wq = try src.load(b + "attn_q.weight", [qd, c])
-            wk = try src.load(b + "attn_k.weight", [kvd, c])
-            wv = try src.load(b + "attn_v.weight", [kvd, c])
+            wq = try src.matrix(b + "attn_q.weight", [qd, c])
+            wk = try src.matrix(b + "attn_k.weight", [kvd, c])
+            wv = try src.matrix(b + "attn_v.weight", [kvd, c])
             if cfg.attentionBias {
                 (bq, bk, bv) = (try src.load(b + "attn_q.bias", [qd]), try src.load(b + "attn_k.bias", [kvd]),
                                 try src.load(b + "attn_v.bias", [kvd]))
@@ -46,21 +46,40 @@ final class LayerWeights: @unchecked Sendable {
                 (bq, bk, bv) = (nil, nil, nil)
             }
         }
-        wo = try src.load(b + "attn_output.weight", [c, qd])
+        wo = try src.matrix(b + "attn_output.weight", [c, qd])
         bo = cfg.attentionOutBias ? try src.load(b + "attn_output.bias", [c]) : nil
         ffnNorm = cfg.parallelBlock ? nil : try src.load(b + "ffn_norm.weight", [c])
         ffnNormBias = cfg.arch == .gpt2 ? try src.load(b + "ffn_norm.bias", [c]) : nil
-        wGate = cfg.arch == .llama ? try src.load(b + "ffn_gate.weight", [f, c]) : nil
-        wUp = try src.load(b + "ffn_up.weight", [f, c])
+        wGate = cfg.arch == .llama ? try src.matrix(b + "ffn_gate.weight", [f, c]) : nil
+        wUp = try src.matrix(b + "ffn_up.weight", [f, c])
         bUp = lnFamily ? try src.load(b + "ffn_up.bias", [f]) : nil
-        wDown = try src.load(b + "ffn_down.weight", [c, f])
+        wDown = try src.matrix(b + "ffn_down.weight", [c, f])
         bDown = lnFamily ? try src.load(b + "ffn_down.bias", [c]) : nil
     }
+}
+
+/// A `WeightSource` that can hand out matrices in their stored form (a checkpoint, a patched one).
+protocol StoredWeightSource: WeightSource {
+    /// `name` as a `Weight` view, or nil to fall back to the f32 values of `tensor(_:)`.
+    func weight(_ name: String) throws -> Weight?
 }
 
 /// Fetches tensors from a `WeightSource` and checks their shapes, naming the tensor on failure.
 struct TensorLoader {
     let source: WeightSource
+
+    /// A matrix of logical shape `shape` ([out, in]): a view of the stored bytes when the source has
+    /// them, else an f32 copy of the source's values.
+    func matrix(_ name: String, _ shape: [Int]) throws -> Weight {
+        guard source.has(name) else { throw WilKEError.missingTensor(name) }
+        if let stored = source as? StoredWeightSource, let w = try stored.weight(name) {
+            guard [w.rows, w.cols] == shape else {
+                throw WilKEError.tensorShape(name: name, expected: shape, found: [w.rows, w.cols])
+            }
+            return w
+        }
+        return Weight(try load(name, shape), rows: shape[0], cols: shape[1])
+    }
 
     func load(_ name: String, _ shape: [Int]) throws -> FloatBuffer {
         guard source.has(name) else { throw WilKEError.missingTensor(name) }
@@ -77,27 +96,27 @@ struct TensorLoader {
 /// All parameters of a model.
 final class ModelWeights: @unchecked Sendable {
     /// [V, C]
-    let tokenEmbd: FloatBuffer
+    let tokenEmbd: Weight
     /// [maxPositions, C], GPT-2 only
     let positionEmbd: FloatBuffer?
     let layers: [LayerWeights]
     /// [C] (+ [C])
     let outputNorm: FloatBuffer, outputNormBias: FloatBuffer?
     /// [V, C]: `output.weight`, or `tokenEmbd` when the head is tied
-    let output: FloatBuffer
+    let output: Weight
     /// [V], GPT-J's lm_head bias
     let outputBias: FloatBuffer?
 
     init(_ cfg: ModelConfig, _ source: WeightSource) throws {
         let src = TensorLoader(source: source)
         let (c, v) = (cfg.dModel, cfg.vocabSize)
-        tokenEmbd = try src.load("token_embd.weight", [v, c])
+        tokenEmbd = try src.matrix("token_embd.weight", [v, c])
         positionEmbd = cfg.arch == .gpt2 ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
         layers = try (0..<cfg.nLayer).map { try LayerWeights($0, cfg, src) }
         outputNorm = try src.load("output_norm.weight", [c])
         outputNormBias = cfg.arch != .llama ? try src.load("output_norm.bias", [c]) : nil
         if source.has("output.weight") {
-            output = try src.load("output.weight", [v, c])
+            output = try src.matrix("output.weight", [v, c])
         } else if cfg.tiedHead {
             output = tokenEmbd
         } else {

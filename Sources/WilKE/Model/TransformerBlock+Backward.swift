@@ -11,16 +11,16 @@ extension TransformerModel {
 
         // MLP: down projection, activation, up (and gate) projections.
         let dKey = FloatBuffer(count: t * f), dUp = FloatBuffer(count: t * f)
-        Matmul.backward(dinp: dKey.p, dout: dout.p, weight: w.wDown.p, n: t, c: f, oc: c)
+        w.wDown.backward(dinp: dKey.p, dout: dout.p, n: t)
         let dMLPIn = FloatBuffer(count: t * c)
         if let gate = act.gate, let wGate = w.wGate {
             let dGate = FloatBuffer(count: t * f)
             SwiGLU.backward(dgate: dGate.p, dup: dUp.p, dout: dKey.p, gate: gate.p, up: act.up.p, n: t * f)
-            Matmul.backward(dinp: dMLPIn.p, dout: dGate.p, weight: wGate.p, n: t, c: c, oc: f)
+            wGate.backward(dinp: dMLPIn.p, dout: dGate.p, n: t)
         } else {
             GELUNew.backward(dinp: dUp.p, inp: act.up.p, dout: dKey.p, n: t * f)
         }
-        Matmul.backward(dinp: dMLPIn.p, dout: dUp.p, weight: w.wUp.p, n: t, c: c, oc: f)
+        w.wUp.backward(dinp: dMLPIn.p, dout: dUp.p, n: t)
 
         // The gradient reaching the attention output, and the accumulator of the first norm's output.
         let dx = FloatBuffer(count: t * c)
@@ -38,7 +38,7 @@ extension TransformerModel {
         // Attention: output projection, softmax mix per row and head, RoPE, q/k/v projections.
         let (qd, kvd) = (cfg.qDim, cfg.kvDim)
         let dA = FloatBuffer(count: t * qd)
-        Matmul.backward(dinp: dA.p, dout: dAttnOut.p, weight: w.wo.p, n: t, c: qd, oc: c)
+        w.wo.backward(dinp: dA.p, dout: dAttnOut.p, n: t)
         let dq = FloatBuffer(count: t * qd), dk = FloatBuffer(count: t * kvd), dv = FloatBuffer(count: t * kvd)
         let histories = (0..<pack.rows).map { r in history(l, act, pack, batch, row: r) }
         let rows = (0..<pack.rows).map { r in
@@ -54,9 +54,9 @@ extension TransformerModel {
                               rotaryDim: cfg.rotaryDim, theta: cfg.ropeTheta, interleaved: cfg.arch == .gptj)
             }
         }
-        Matmul.backward(dinp: dXn.p, dout: dq.p, weight: w.wq.p, n: t, c: c, oc: qd)
-        Matmul.backward(dinp: dXn.p, dout: dk.p, weight: w.wk.p, n: t, c: c, oc: kvd)
-        Matmul.backward(dinp: dXn.p, dout: dv.p, weight: w.wv.p, n: t, c: c, oc: kvd)
+        w.wq.backward(dinp: dXn.p, dout: dq.p, n: t)
+        w.wk.backward(dinp: dXn.p, dout: dk.p, n: t)
+        w.wv.backward(dinp: dXn.p, dout: dv.p, n: t)
         normBackward(dinp: dx, dout: dXn, inp: act.x, mean: act.norm1Mean, rstd: act.norm1Rstd, weight: w.attnNorm, n: t)
         return dx
     }

@@ -46,9 +46,9 @@ extension TransformerModel {
         norm(out: act.xn, mean: act.norm1Mean, rstd: act.norm1Rstd, inp: act.x, weight: w.attnNorm, bias: w.attnNormBias, n: t)
 
         // Attention: projections over all packed tokens, RoPE at absolute positions, then per row and head.
-        Matmul.forward(out: act.q.p, inp: act.xn.p, weight: w.wq.p, bias: w.bq?.p, n: t, c: c, oc: cfg.qDim)
-        Matmul.forward(out: act.k.p, inp: act.xn.p, weight: w.wk.p, bias: w.bk?.p, n: t, c: c, oc: cfg.kvDim)
-        Matmul.forward(out: act.v.p, inp: act.xn.p, weight: w.wv.p, bias: w.bv?.p, n: t, c: c, oc: cfg.kvDim)
+        w.wq.forward(out: act.q.p, inp: act.xn.p, bias: w.bq?.p, n: t)
+        w.wk.forward(out: act.k.p, inp: act.xn.p, bias: w.bk?.p, n: t)
+        w.wv.forward(out: act.v.p, inp: act.xn.p, bias: w.bv?.p, n: t)
         if cfg.arch != .gpt2 {
             for buf in [act.q, act.k] {
                 RoPE.forward(x: buf.p, positions: pack.positions, nHead: buf === act.q ? cfg.nHead : cfg.nKVHead,
@@ -77,7 +77,7 @@ extension TransformerModel {
             Attention.forward(out: act.a.p, q: act.q.p, rows: rows, nHead: cfg.nHead, nKVHead: cfg.nKVHead,
                               headDim: cfg.headDim)
         }
-        Matmul.forward(out: act.attnOut.p, inp: act.a.p, weight: w.wo.p, bias: w.bo?.p, n: t, c: cfg.qDim, oc: c)
+        w.wo.forward(out: act.attnOut.p, inp: act.a.p, bias: w.bo?.p, n: t)
 
         // MLP input: the same normed x (parallel) or the norm of the post-attention residual.
         let mlpIn: FloatBuffer
@@ -88,14 +88,14 @@ extension TransformerModel {
             norm(out: act.hn, mean: act.norm2Mean, rstd: act.norm2Rstd, inp: act.h, weight: w.ffnNorm!, bias: w.ffnNormBias, n: t)
             mlpIn = act.hn
         }
-        Matmul.forward(out: act.up.p, inp: mlpIn.p, weight: w.wUp.p, bias: w.bUp?.p, n: t, c: c, oc: f)
+        w.wUp.forward(out: act.up.p, inp: mlpIn.p, bias: w.bUp?.p, n: t)
         if let gate = act.gate, let wGate = w.wGate {
-            Matmul.forward(out: gate.p, inp: mlpIn.p, weight: wGate.p, bias: nil, n: t, c: c, oc: f)
+            wGate.forward(out: gate.p, inp: mlpIn.p, bias: nil, n: t)
             SwiGLU.forward(out: act.key.p, gate: gate.p, up: act.up.p, n: t * f)
         } else {
             GELUNew.forward(out: act.key.p, inp: act.up.p, n: t * f)
         }
-        Matmul.forward(out: act.mlp.p, inp: act.key.p, weight: w.wDown.p, bias: w.bDown?.p, n: t, c: f, oc: c)
+        w.wDown.forward(out: act.mlp.p, inp: act.key.p, bias: w.bDown?.p, n: t)
         if let (vec, idx) = mlpDelta {
             for i in idx { for j in 0..<c { act.mlp.p[i * c + j] += vec[j] } }
         }

@@ -13,13 +13,24 @@ public final class TransformerModel: @unchecked Sendable {
     }
 
     /// ROME's edited matrix at `layer`: the MLP output projection, [C, F] row-major (W in `m = W k + b`).
-    public func mlpOutputWeight(layer: Int) -> [Float] { weights.layers[layer].wDown.array }
+    public func mlpOutputWeight(layer: Int) -> [Float] { weights.layers[layer].wDown.materialize().array }
+
+    /// ‖W‖_F of `layer`'s MLP output projection, read panel by panel from its stored form (no f32 copy).
+    public func mlpOutputNorm(layer: Int) -> Double { weights.layers[layer].wDown.sumOfSquares().squareRoot() }
 
     /// Replaces the MLP output projection of `layer` ([C, F] row-major), e.g. to apply or revert an edit.
     public func setMLPOutputWeight(layer: Int, _ values: [Float]) throws {
         let n = config.dModel * config.dFF
         guard values.count == n else { throw WilKEError.vectorSize(expected: n, found: values.count) }
-        weights.layers[layer].wDown = FloatBuffer(values)
+        weights.layers[layer].wDown = Weight(FloatBuffer(values), rows: config.dModel, cols: config.dFF)
+    }
+
+    /// Replaces the MLP output projection of `layer` with `w` ([C, F] logical), e.g. a patch result's bytes.
+    func setMLPOutputWeight(layer: Int, _ w: Weight) throws {
+        guard w.rows == config.dModel && w.cols == config.dFF else {
+            throw WilKEError.tensorShape(name: "blk.\(layer).ffn_down.weight", expected: [config.dModel, config.dFF], found: [w.rows, w.cols])
+        }
+        weights.layers[layer].wDown = w
     }
 
     /// Runs the batch; see `ForwardBatch` for what is computed and recorded.
@@ -64,7 +75,7 @@ public final class TransformerModel: @unchecked Sendable {
             x = FloatBuffer(resume.values)
         } else {
             Encoder.forward(out: x.p, tokens: batch.sequences.flatMap { $0 }, positions: pack.positions,
-                            wte: weights.tokenEmbd.p, wpe: weights.positionEmbd?.p, c: c)
+                            wte: weights.tokenEmbd, wpe: weights.positionEmbd?.p, c: c)
         }
         func addDelta(_ d: (Int, [Float], [Int])?, after layer: Int, to buf: FloatBuffer) {
             guard let (l, vec, idx) = d, l == layer else { return }
@@ -123,8 +134,7 @@ public final class TransformerModel: @unchecked Sendable {
                               bias: weights.outputNormBias?.p, n: n, c: c, eps: config.normEps)
         }
         let logits = FloatBuffer(count: n * v)
-        Matmul.forward(out: logits.p, inp: normed.p, weight: weights.output.p, bias: weights.outputBias?.p,
-                       n: n, c: c, oc: v)
+        weights.output.forward(out: logits.p, inp: normed.p, bias: weights.outputBias?.p, n: n)
         return (0..<n).map { logits.row($0, width: v) }
     }
 }

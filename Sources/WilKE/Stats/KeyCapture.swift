@@ -15,7 +15,7 @@ extension TransformerModel {
         var kv = (0..<pack.rows).map { _ in KVCache(nLayer: cfg.nLayer, kvDim: cfg.kvDim) }
         var x = FloatBuffer(count: pack.total * c)
         Encoder.forward(out: x.p, tokens: sequences.flatMap { $0 }, positions: pack.positions,
-                        wte: weights.tokenEmbd.p, wpe: weights.positionEmbd?.p, c: c)
+                        wte: weights.tokenEmbd, wpe: weights.positionEmbd?.p, c: c)
         let wanted = Set(layers)
         for l in 0...top {
             let act = LayerActivations(cfg, tokens: pack.total, input: x)
@@ -47,7 +47,7 @@ extension TransformerModel {
         let pack = try Packing(shape, cfg)
         var x = FloatBuffer(count: pack.total * c)
         Encoder.forward(out: x.p, tokens: sequences.flatMap { $0 }, positions: pack.positions,
-                        wte: weights.tokenEmbd.p, wpe: weights.positionEmbd?.p, c: c)
+                        wte: weights.tokenEmbd, wpe: weights.positionEmbd?.p, c: c)
         for l in 0..<cfg.nLayer {
             let act = LayerActivations(cfg, tokens: pack.total, input: x)
             try block(l, act, pack, &kv, keepAttention: false, mlpDelta: nil)

@@ -2,6 +2,12 @@
 /// with its Cholesky factor, so C⁻¹k (ROME's u = C⁻¹k̄, §2.2) is a triangular solve in f64 instead of
 /// the reference's fp32 explicit inverse.
 ///
+/// Storage: C and its factor are kept as packed triangles (dim(dim+1)/2 f64, LAPACK dpptrf/dpptrs), half a
+/// full matrix each and the same f64 arithmetic, so the accuracy is unchanged. The moment itself is kept
+/// only when asked for (`keepMoment`, the default for small callers and tests); the statistics pipeline
+/// drops it after writing the cache file and factors in place, so a layer of d_ff = 14,336 costs one
+/// 0.77 GiB triangle in memory instead of two 1.5 GiB matrices.
+///
 /// Ridge fallback: C is factored as is when it is numerically positive definite. It is not when a key
 /// unit is dead (a zero row/column), when fewer tokens than key units were seen (rank ≤ N < dim), or when
 /// a Cholesky pivot falls below `pivotFloor` × max diag(C). Then λ·I is added, λ = m·10^e with m the mean
@@ -13,49 +19,81 @@ public struct KeyCovariance: Sendable {
     public let dim: Int
     /// Tokens the moment averages over.
     public let count: Int
-    /// [dim, dim] row-major, symmetric: C = Σ k kᵀ / count.
-    public let moment: [Double]
+    /// C's upper triangle row by row (row i holds columns i..<dim), when kept; see the type's documentation.
+    public let packedMoment: [Double]?
+    /// diag(C).
+    public let diagonal: [Double]
     /// λ added to the diagonal before factoring (see the type's documentation); 0 when C was factored as is.
     public let ridge: Double
-    /// Cholesky factor of C + λI as dpotrf leaves it (column-major upper triangle; the rest holds C + λI).
+    /// Packed Cholesky factor L of C + λI (C + λI = L·Lᵀ) as dpptrf leaves it.
     let factor: [Double]
 
-    /// Relative pivot floor: a factor with min(U_ii²) < pivotFloor · max(C_ii) is treated as singular.
+    /// Relative pivot floor: a factor with min(L_ii²) < pivotFloor · max(C_ii) is treated as singular.
     public static let pivotFloor = 1e-10
 
     /// - Parameter moment: [dim, dim] row-major symmetric second moment (already divided by `count`).
     public init(layer: Int, count: Int, moment: [Double]) throws {
         let dim = Int(Double(moment.count).squareRoot().rounded())
         precondition(dim * dim == moment.count, "the moment is not a square matrix")
+        var packed = [Double]()
+        packed.reserveCapacity(dim * (dim + 1) / 2)
+        for i in 0..<dim { packed += moment[(i * dim + i)..<(i * dim + dim)] }
+        try self.init(layer: layer, count: count, packed: consume packed, keepMoment: true)
+    }
+
+    /// - Parameters:
+    ///   - packed: C's upper triangle row by row (already divided by `count`); factored in place when the
+    ///     moment is not kept.
+    ///   - reload: produces `packed` again for a ridge retry after an in-place attempt failed (e.g. by
+    ///     re-reading the cache file); without it a copy is kept for the retries.
+    public init(layer: Int, count: Int, packed: consuming [Double], keepMoment: Bool, reload: (() throws -> [Double])? = nil) throws {
+        let dim = KeyCovariance.triangleSide(packed.count)
+        precondition(dim * (dim + 1) / 2 == packed.count, "the packed moment is not a triangle")
         guard count > 0, dim > 0 else { throw WilKEError.emptyStatistics(layer: layer) }
         self.layer = layer
         self.dim = dim
         self.count = count
-        self.moment = moment
-        (factor, ridge) = try Self.factorize(moment, dim: dim, layer: layer, rankDeficient: count < dim)
+        diagonal = (0..<dim).map { packed[Self.diagonalIndex($0, dim)] }
+        let spare = keepMoment || reload == nil ? packed : nil
+        packedMoment = keepMoment ? packed : nil
+        // `consume`: the only reference left is the factorisation's, so dpptrf overwrites it in place.
+        (factor, ridge) = try Self.factorize(consume packed, diagonal: diagonal, layer: layer, rankDeficient: count < dim) {
+            if let spare { return spare }
+            return try reload!()
+        }
     }
 
-    private static func factorize(_ m: [Double], dim n: Int, layer: Int,
-                                  rankDeficient: Bool) throws -> ([Double], Double) {
-        let diag = (0..<n).map { m[$0 * n + $0] }
+    /// n with n(n+1)/2 == count (checked by the caller).
+    static func triangleSide(_ count: Int) -> Int {
+        let root: Double = (8 * Double(count) + 1).squareRoot()
+        return Int(((root - 1) / 2).rounded())
+    }
+
+    /// Offset of C_ii in the packed triangle.
+    static func diagonalIndex(_ i: Int, _ n: Int) -> Int { i * n - i * (i - 1) / 2 }
+
+    private static func factorize(_ first: consuming [Double], diagonal diag: [Double], layer: Int, rankDeficient: Bool,
+                                  fresh: () throws -> [Double]) throws -> ([Double], Double) {
+        let n = diag.count
         let maxDiag = diag.max() ?? 0, meanDiag = diag.reduce(0, +) / Double(n)
         guard maxDiag > 0, maxDiag.isFinite else {
             throw WilKEError.singularCovariance(layer: layer, reason: "its diagonal is zero or not finite")
         }
-        func attempt(_ lambda: Double) -> [Double]? {
-            var a = m
-            if lambda > 0 { for i in 0..<n { a[i * n + i] += lambda } }
-            let info = a.withUnsafeMutableBufferPointer { BLAS.dpotrf(n: n, a: $0.baseAddress!, lda: n) }
+        var pending: [Double]? = consume first
+        func attempt(_ lambda: Double) throws -> [Double]? {
+            var a: [Double]
+            if let p = pending { a = p; pending = nil } else { a = try fresh() }
+            if lambda > 0 { for i in 0..<n { a[diagonalIndex(i, n)] += lambda } }
+            let info = a.withUnsafeMutableBufferPointer { BLAS.dpptrfPacked(n: n, ap: $0.baseAddress!) }
             guard info == 0 else { return nil }
-            // Column-major upper U_ii sits at [i, i] in either layout.
             var minPivot = Double.infinity
-            for i in 0..<n { let u: Double = a[i * n + i]; minPivot = min(minPivot, u * u) }
+            for i in 0..<n { let l = a[diagonalIndex(i, n)]; minPivot = min(minPivot, l * l) }
             return minPivot >= pivotFloor * maxDiag ? a : nil
         }
-        if !rankDeficient, let f = attempt(0) { return (f, 0) }
+        if !rankDeficient, let f = try attempt(0) { return (f, 0) }
         for e in (rankDeficient ? -6 : -9)...(-1) {
             let lambda = meanDiag * pow10(e)
-            if let f = attempt(lambda) { return (f, lambda) }
+            if let f = try attempt(lambda) { return (f, lambda) }
         }
         throw WilKEError.singularCovariance(layer: layer, reason: "no ridge up to 0.1 × its mean diagonal makes it positive definite")
     }
@@ -72,29 +110,41 @@ public struct KeyCovariance: Sendable {
         guard k.count == dim else { throw WilKEError.vectorSize(expected: dim, found: k.count) }
         var x = k
         let info = factor.withUnsafeBufferPointer { f in
-            x.withUnsafeMutableBufferPointer { BLAS.dpotrs(n: dim, nrhs: 1, a: f.baseAddress!, lda: dim, b: $0.baseAddress!, ldb: dim) }
+            x.withUnsafeMutableBufferPointer { BLAS.dpptrsPacked(n: dim, nrhs: 1, ap: f.baseAddress!, b: $0.baseAddress!, ldb: dim) }
         }
-        guard info == 0 else { throw WilKEError.singularCovariance(layer: layer, reason: "dpotrs returned \(info)") }
+        guard info == 0 else { throw WilKEError.singularCovariance(layer: layer, reason: "dpptrs returned \(info)") }
         return x
     }
 
-    /// C·x in f64 (checks and tests). - Parameter x: [dim]
+    /// The full symmetric [dim, dim] row-major moment (checks and tests; needs `keepMoment`).
+    public var moment: [Double] {
+        guard let p = packedMoment else { preconditionFailure("the moment was not kept (keepMoment: false)") }
+        var m = [Double](repeating: 0, count: dim * dim)
+        var o = 0
+        for i in 0..<dim {
+            for j in i..<dim { m[i * dim + j] = p[o]; m[j * dim + i] = p[o]; o += 1 }
+        }
+        return m
+    }
+
+    /// C·x in f64 (checks and tests; needs `keepMoment`). - Parameter x: [dim]
     public func multiply(_ x: [Double]) -> [Double] {
         precondition(x.count == dim)
+        let m = moment
         return (0..<dim).map { i in
             var s = 0.0
-            for j in 0..<dim { s += moment[i * dim + j] * x[j] }
+            for j in 0..<dim { s += m[i * dim + j] * x[j] }
             return s
         }
     }
 
     /// tr(C) = E‖k‖².
-    public var trace: Double { (0..<dim).reduce(0) { $0 + moment[$1 * dim + $1] } }
+    public var trace: Double { diagonal.reduce(0, +) }
 
-    /// (max U_ii / min U_ii)² from the Cholesky diagonal of C + λI: a cheap LOWER bound on its 2-norm
+    /// (max L_ii / min L_ii)² from the Cholesky diagonal of C + λI: a cheap LOWER bound on its 2-norm
     /// condition number (the true value can be larger), enough to spot a badly conditioned layer.
     public var conditionEstimate: Double {
-        let d = (0..<dim).map { abs(factor[$0 * dim + $0]) }
+        let d = (0..<dim).map { abs(factor[Self.diagonalIndex($0, dim)]) }
         guard let lo = d.min(), let hi = d.max(), lo > 0 else { return .infinity }
         return (hi / lo) * (hi / lo)
     }

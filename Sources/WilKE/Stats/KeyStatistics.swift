@@ -13,6 +13,8 @@ public struct StatsOptions: Sendable {
     public var batchTokens = 2048
     /// Recompute and overwrite even when a valid cache file exists.
     public var force = false
+    /// Keep each C beside its factor (`KeyCovariance.moment`); off, only the factor stays in memory.
+    public var keepMoment = false
 
     public init(layers: [Int]) { self.layers = layers }
 }
@@ -88,7 +90,7 @@ public enum KeyStatistics {
         var found: [Int: LayerStats] = [:], rejected: [Int: String] = [:]
         if !options.force {
             for key in keys {
-                switch cache.load(key) {
+                switch cache.load(key, keepMoment: options.keepMoment) {
                 case .hit(let cov):
                     found[key.layer] = LayerStats(covariance: cov, key: key, path: cache.path(for: key), cached: true, rejected: nil)
                 case .rejected(let why): rejected[key.layer] = why
@@ -99,14 +101,24 @@ public enum KeyStatistics {
         let missing = keys.filter { found[$0.layer] == nil }
         if !missing.isEmpty {
             let docs = cut(try documents(), budget: budget, maxLength: maxLength)
+            // One packed f64 sum per layer: refuse up front rather than run out of memory mid-pass.
+            let need = UInt64(missing.count) * UInt64(cfg.dFF) * UInt64(cfg.dFF + 1) * 4
+            let have = ProcessInfo.processInfo.physicalMemory
+            if need > have / 4 * 3 {
+                throw WilKEError.statisticsTooLarge(layers: missing.count, needed: need, available: have)
+            }
             let collector = try StatsCollector(model: model, layers: missing.map(\.layer))
-            try collect(collector, docs, batchTokens: options.batchTokens) {
+            try collect(collector, docs, batchTokens: min(options.batchTokens, batchTokenLimit(cfg))) {
                 try progress(StatsProgress(phase: .collecting, done: $0, total: $1))
             }
             // Everything is computed before the first write: an interruption above leaves the cache as it was.
+            // Each layer's sum is freed as its file is written; the triangle is then factored in place
+            // (a ridge retry re-reads the file), so one triangle per layer stays in memory.
             for key in missing {
-                let cov = try collector.covariance(layer: key.layer)
-                let path = try cache.store(cov, key: key)
+                let packed = try collector.takePackedMoment(layer: key.layer)
+                let path = try cache.store(packed: packed, count: collector.count, key: key)
+                let cov = try KeyCovariance(layer: key.layer, count: collector.count, packed: consume packed,
+                                            keepMoment: options.keepMoment, reload: { try cache.readPacked(key).values })
                 found[key.layer] = LayerStats(covariance: cov, key: key, path: path, cached: false, rejected: rejected[key.layer])
             }
         }
@@ -143,6 +155,12 @@ public enum KeyStatistics {
             if take > 0 { out.append(Array(d.prefix(take))); total += take }
         }
         return out
+    }
+
+    /// Tokens per statistics pass such that one block's activations stay within 256 MiB (about
+    /// 11·C + 3·F floats per token): SmolLM2 keeps its 2048, an 8B-shaped model gets ~730.
+    static func batchTokenLimit(_ cfg: ModelConfig) -> Int {
+        max(64, (256 << 20) / (4 * (11 * cfg.dModel + 3 * cfg.dFF)))
     }
 
     static func effectiveMaxLength(_ requested: Int, _ cfg: ModelConfig) -> Int {

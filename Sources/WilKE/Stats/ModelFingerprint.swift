@@ -34,6 +34,13 @@ public struct ModelFingerprint: Sendable, Equatable {
         var parts: [(name: String, digest: [UInt8])] = []
         func add(_ name: String, _ buf: FloatBuffer?) {
             guard let buf else { return }
+            add(name, buf)
+        }
+        func add(_ name: String, _ w: Weight?) {
+            guard let w else { return }
+            add(name, w.materialize())
+        }
+        func add(_ name: String, _ buf: FloatBuffer) {
             var h = SHA256()
             h.update(data: Array("\(name)|f32|[\(buf.count)]|".utf8))
             h.update(bufferPointer: UnsafeRawBufferPointer(start: buf.p, count: buf.count * 4))
@@ -44,15 +51,14 @@ public struct ModelFingerprint: Sendable, Equatable {
         add("position_embd.weight", w.positionEmbd)
         for (l, b) in w.layers.enumerated() {
             let p = "blk.\(l)."
-            for (n, buf) in [("attn_norm.weight", b.attnNorm), ("attn_norm.bias", b.attnNormBias),
-                             ("attn_q.weight", b.wq), ("attn_k.weight", b.wk), ("attn_v.weight", b.wv),
-                             ("attn_q.bias", b.bq), ("attn_k.bias", b.bk), ("attn_v.bias", b.bv),
-                             ("attn_output.weight", b.wo), ("attn_output.bias", b.bo),
-                             ("ffn_norm.weight", b.ffnNorm), ("ffn_norm.bias", b.ffnNormBias),
-                             ("ffn_gate.weight", b.wGate), ("ffn_up.weight", b.wUp), ("ffn_up.bias", b.bUp),
-                             ("ffn_down.weight", b.wDown), ("ffn_down.bias", b.bDown)] as [(String, FloatBuffer?)] {
-                add(p + n, buf)
-            }
+            // In the order the f32 engine hashed them, so fingerprints of existing caches still match.
+            add(p + "attn_norm.weight", b.attnNorm); add(p + "attn_norm.bias", b.attnNormBias)
+            add(p + "attn_q.weight", b.wq); add(p + "attn_k.weight", b.wk); add(p + "attn_v.weight", b.wv)
+            add(p + "attn_q.bias", b.bq); add(p + "attn_k.bias", b.bk); add(p + "attn_v.bias", b.bv)
+            add(p + "attn_output.weight", b.wo); add(p + "attn_output.bias", b.bo)
+            add(p + "ffn_norm.weight", b.ffnNorm); add(p + "ffn_norm.bias", b.ffnNormBias)
+            add(p + "ffn_gate.weight", b.wGate); add(p + "ffn_up.weight", b.wUp); add(p + "ffn_up.bias", b.bUp)
+            add(p + "ffn_down.weight", b.wDown); add(p + "ffn_down.bias", b.bDown)
         }
         // The config shapes the keys too (norm eps, RoPE theta); bytes alone would not see it.
         var h = SHA256()

@@ -61,12 +61,22 @@ public final class StatsCache: @unchecked Sendable {
 
     public func path(for key: StatsKey) -> String { directory + "/" + key.fileName }
 
-    public func load(_ key: StatsKey) -> CacheLookup {
+    /// The statistics under `key`. - keepMoment: keep C beside its factor (see `KeyCovariance`); without
+    /// it the file is read straight into the triangle that is factored in place (re-read for a ridge retry).
+    public func load(_ key: StatsKey, keepMoment: Bool = true) -> CacheLookup {
         let path = path(for: key)
         guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path)) else { return .rejected("unreadable") }
+        let packed: (count: Int, values: [Double])
         do {
-            return .hit(try data.withUnsafeBytes { try Self.decode($0, key: key) })
+            packed = try readPacked(key)
+        } catch let WilKEError.io(_, reason) {
+            return .rejected(reason)
+        } catch {
+            return .rejected("\(error)")
+        }
+        do {
+            return .hit(try KeyCovariance(layer: key.layer, count: packed.count, packed: packed.values, keepMoment: keepMoment,
+                                          reload: { try self.readPacked(key).values }))
         } catch {
             return .rejected("\(error)")
         }
@@ -77,6 +87,15 @@ public final class StatsCache: @unchecked Sendable {
     @discardableResult
     public func store(_ cov: KeyCovariance, key: StatsKey, beforeCommit: () throws -> Void = {}) throws -> String {
         precondition(cov.layer == key.layer)
+        guard let packed = cov.packedMoment else { preconditionFailure("storing a covariance needs its moment (keepMoment)") }
+        return try store(packed: packed, count: cov.count, key: key, beforeCommit: beforeCommit)
+    }
+
+    /// Writes the packed moment (upper triangle row by row, already divided by `count`) under `key`.
+    @discardableResult
+    public func store(packed: [Double], count: Int, key: StatsKey, beforeCommit: () throws -> Void = {}) throws -> String {
+        let dim = KeyCovariance.triangleSide(packed.count)
+        precondition(dim * (dim + 1) / 2 == packed.count, "the packed moment is not a triangle")
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
@@ -91,18 +110,20 @@ public final class StatsCache: @unchecked Sendable {
                 hash.update(bufferPointer: bytes)
                 try out.write(bytes)
             }
-            let header = Self.header(key: key, dim: cov.dim, count: cov.count)
+            let header = Self.header(key: key, dim: dim, count: count)
             var w = ByteWriter()
             w.write(bytes: Self.magic)
             w.write(UInt64(header.count))
             w.write(bytes: header)
             w.pad(toMultipleOf: 8)
             try w.bytes.withUnsafeBytes { try emit($0) }
-            // The upper triangle, one row at a time (rows are contiguous in the row-major moment).
-            let n = cov.dim
-            try cov.moment.withUnsafeBufferPointer { m in
-                for i in 0..<n {
-                    try emit(UnsafeRawBufferPointer(start: m.baseAddress! + i * n + i, count: (n - i) * 8))
+            // The upper triangle row by row is exactly the packed array; written in 64 MiB pieces.
+            try packed.withUnsafeBytes { m in
+                var o = 0
+                while o < m.count {
+                    let n = min(64 << 20, m.count - o)
+                    try emit(UnsafeRawBufferPointer(rebasing: m[o..<(o + n)]))
+                    o += n
                 }
             }
             try Array(hash.finalize()).withUnsafeBytes { try out.write($0) }
@@ -122,33 +143,54 @@ public final class StatsCache: @unchecked Sendable {
         return Array(data)
     }
 
-    static func decode(_ raw: UnsafeRawBufferPointer, key: StatsKey) throws -> KeyCovariance {
+    /// (count, packed moment) of the file for `key`, read in pieces straight into the triangle (no copy of
+    /// the file in memory) while its SHA-256 is checked. Throws `WilKEError.io` naming what is wrong.
+    func readPacked(_ key: StatsKey) throws -> (count: Int, values: [Double]) {
         func bad(_ why: String) -> WilKEError { .io(path: key.fileName, reason: why) }
-        guard raw.count >= 48 else { throw bad("the file is truncated") }
-        let body = UnsafeRawBufferPointer(rebasing: raw[0..<(raw.count - 32)])
-        guard Array(SHA256.hash(data: body)) == Array(raw[(raw.count - 32)...]) else {
-            throw bad("the checksum does not match (truncated or corrupt file)")
+        let path = path(for: key)
+        guard let fh = FileHandle(forReadingAtPath: path) else { throw bad("unreadable") }
+        defer { try? fh.close() }
+        let size = Int((try? fh.seekToEnd()) ?? 0)
+        try? fh.seek(toOffset: 0)
+        guard size >= 48 else { throw bad("the file is truncated") }
+        var hash = SHA256()
+        func read(_ n: Int) throws -> [UInt8] {
+            guard let d = try? fh.read(upToCount: n), d.count == n else { throw bad("the file is truncated") }
+            let b = Array(d)
+            hash.update(data: b)
+            return b
         }
-        var r = ByteReader(body)
-        guard Array(try r.readBytes(8)) == magic else { throw bad("not a statistics file") }
-        let h = try r.readLength()
-        let json = try JSONSerialization.jsonObject(with: Data(try r.readBytes(h))) as? [String: Any]
+        guard try read(8) == Self.magic else { throw bad("not a statistics file") }
+        let hl = try read(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        guard hl > 0, 16 + hl + 32 <= size else { throw bad("the header is malformed") }
+        let json = try? JSONSerialization.jsonObject(with: Data(try read(hl))) as? [String: Any]
         guard let json, json["format"] as? Int == 1, let dim = json["dim"] as? Int, let count = json["count"] as? Int,
               dim > 0, count > 0 else { throw bad("the header is malformed") }
         guard json["layer"] as? Int == key.layer, json["fingerprint"] as? String == key.fingerprint,
               json["corpus"] as? String == key.corpus, json["tokens"] as? Int == key.tokens,
               json["maxLength"] as? Int == key.maxLength else { throw bad("the header is for another key") }
-        try r.skip(alignUp(r.offset, 8) - r.offset)
-        guard r.remaining == dim * (dim + 1) / 2 * 8 else { throw bad("the payload size does not match the header") }
-        var m = [Double](repeating: 0, count: dim * dim)
-        for i in 0..<dim {
-            for j in i..<dim {
-                let v = try r.readDouble()
-                m[i * dim + j] = v
-                m[j * dim + i] = v
+        let start = alignUp(16 + hl, 8)
+        _ = try read(start - 16 - hl)
+        let n = dim * (dim + 1) / 2
+        guard size - start - 32 == n * 8 else { throw bad("the payload size does not match the header") }
+        var values = [Double](repeating: 0, count: n)
+        try values.withUnsafeMutableBytes { dst in
+            var o = 0
+            while o < dst.count {
+                let m = min(64 << 20, dst.count - o)
+                guard let d = try? fh.read(upToCount: m), d.count == m else { throw bad("the file is truncated") }
+                d.withUnsafeBytes { src in
+                    hash.update(bufferPointer: src)
+                    dst.baseAddress!.advanced(by: o).copyMemory(from: src.baseAddress!, byteCount: m)
+                }
+                o += m
             }
         }
-        return try KeyCovariance(layer: key.layer, count: count, moment: m)
+        guard let tail = try? fh.read(upToCount: 32), Array(tail) == Array(hash.finalize()) else {
+            throw bad("the checksum does not match (truncated or corrupt file)")
+        }
+        // Little-endian on disk; every platform this builds for is little-endian.
+        return (count, values)
     }
 
     /// Removes temp files of writers that no longer run (killed mid-write); live writers' temps stay.

@@ -1,11 +1,14 @@
 /// Accumulates Σ_t k_t k_tᵀ for several layers at once from packed forward passes (one pass per `add`,
 /// every layer's keys taken from the same pass, ALGORITHM.md §2.5 "one pass for all layers").
 ///
-/// Precision: each batch's Σ k kᵀ is computed by `ssyrk` in f32 (upper triangle, one [T, F] key block,
-/// T = the batch's tokens) into a scratch matrix and immediately added into an f64 running sum. f32 only
-/// sums T ≤ a few thousand products (relative error ~1e-6, far below the sampling noise of the estimate);
-/// f64 carries the long sum over the whole corpus, where f32 would lose digits. f32 syrk is about twice
-/// as fast as f64 syrk and needs no f64 copy of the keys.
+/// Precision: each batch's Σ k kᵀ is computed in f32 by sgemm, a panel of `panelRows` rows of its upper
+/// triangle at a time (keys[:, i..<i+P]ᵀ · keys[:, i..<F], T = the batch's tokens) and immediately added
+/// into an f64 running sum. f32 only sums T ≤ a few thousand products (relative error ~1e-6, far below
+/// the sampling noise of the estimate); f64 carries the long sum over the whole corpus, where f32 would
+/// lose digits.
+///
+/// Memory: each layer's sum is a packed f64 triangle (F(F+1)/2 values: 0.77 GiB for F = 14,336) and the
+/// f32 scratch is one panel [P, F], not an [F, F] matrix.
 public final class StatsCollector {
     public let model: TransformerModel
     /// Sorted, distinct.
@@ -14,10 +17,13 @@ public final class StatsCollector {
     public let dim: Int
     /// Tokens accumulated so far (the same for every layer).
     public private(set) var count = 0
-    /// Per layer in `layers` order: [F, F] row-major f64 running sums; only the upper triangle is kept.
-    private var sums: [UnsafeMutablePointer<Double>]
-    /// [F, F] f32 syrk output of the current batch.
+    /// Per layer in `layers` order: packed f64 running sums of the upper triangle (row i: columns i..<F);
+    /// nil once handed out by `takePackedMoment`.
+    private var sums: [UnsafeMutablePointer<Double>?]
+    /// [P, F] f32 Gram panel of the current batch.
     private let scratch: UnsafeMutablePointer<Float>
+    /// Rows of the Gram matrix per sgemm: wide enough for sgemm speed, small next to F².
+    static let panelRows = 128
 
     public init(model: TransformerModel, layers: [Int]) throws {
         let sorted = Array(Set(layers)).sorted()
@@ -25,18 +31,19 @@ public final class StatsCollector {
         self.model = model
         self.layers = sorted
         dim = model.config.dFF
-        let n = dim * dim
+        let n = dim * (dim + 1) / 2
         sums = sorted.map { _ in
             let p = UnsafeMutablePointer<Double>.allocate(capacity: n)
             p.initialize(repeating: 0, count: n)
             return p
         }
-        scratch = .allocate(capacity: n)
-        scratch.initialize(repeating: 0, count: n)
+        let panel = min(Self.panelRows, dim) * dim
+        scratch = .allocate(capacity: panel)
+        scratch.initialize(repeating: 0, count: panel)
     }
 
     deinit {
-        for p in sums { p.deallocate() }
+        for p in sums { p?.deallocate() }
         scratch.deallocate()
     }
 
@@ -50,34 +57,54 @@ public final class StatsCollector {
         var tokens = 0
         try model.captureKeys(rows, layers: layers) { layer, keys, t in
             tokens = t
-            BLAS.ssyrkUpperAtA(n: f, k: t, a: keys, lda: f, beta: 0, c: scratch, ldc: f)
-            let sum = sums[slot[layer]!]
-            for i in 0..<f {
-                let s = scratch + i * f, d = sum + i * f
-                for j in i..<f { d[j] += Double(s[j]) }
+            guard let sum = sums[slot[layer]!] else { throw WilKEError.invalidLayer(layer) }
+            var i0 = 0
+            while i0 < f {
+                let p = min(Self.panelRows, f - i0), w = f - i0
+                // G[i0..<i0+p, i0..<F] = K[:, i0..<i0+p]ᵀ K[:, i0..<F]  (K = keys [T, F])
+                BLAS.sgemm(transA: true, transB: false, m: p, n: w, k: t, a: keys + i0, lda: f, b: keys + i0, ldb: f,
+                           beta: 0, c: scratch, ldc: w)
+                for r in 0..<p {
+                    let i = i0 + r, s = scratch + r * w + r, d = sum + KeyCovariance.diagonalIndex(i, f)
+                    for j in 0..<(f - i) { d[j] += Double(s[j]) }
+                }
+                i0 += p
             }
         }
         count += tokens
     }
 
-    /// The moment Σ k kᵀ / count of `layer` as a full symmetric [F, F] row-major matrix.
-    public func moment(layer: Int) throws -> [Double] {
-        guard let i = layers.firstIndex(of: layer) else { throw WilKEError.invalidLayer(layer) }
+    /// The moment Σ k kᵀ / count of `layer` as its packed upper triangle (row i: columns i..<F).
+    public func packedMoment(layer: Int) throws -> [Double] {
+        guard let i = layers.firstIndex(of: layer), let sum = sums[i] else { throw WilKEError.invalidLayer(layer) }
         guard count > 0 else { throw WilKEError.emptyStatistics(layer: layer) }
-        let f = dim, sum = sums[i], scale = 1 / Double(count)
+        let scale = 1 / Double(count)
+        return (0..<(dim * (dim + 1) / 2)).map { sum[$0] * scale }
+    }
+
+    /// `packedMoment`, then frees the layer's running sum (no further `add` may run): the statistics
+    /// pipeline keeps one triangle per layer alive, not two.
+    public func takePackedMoment(layer: Int) throws -> [Double] {
+        let m = try packedMoment(layer: layer)
+        let i = layers.firstIndex(of: layer)!
+        sums[i]?.deallocate()
+        sums[i] = nil
+        return m
+    }
+
+    /// The moment Σ k kᵀ / count of `layer` as a full symmetric [F, F] row-major matrix (tests).
+    public func moment(layer: Int) throws -> [Double] {
+        let p = try packedMoment(layer: layer), f = dim
         var m = [Double](repeating: 0, count: f * f)
+        var o = 0
         for r in 0..<f {
-            for c in r..<f {
-                let v = sum[r * f + c] * scale
-                m[r * f + c] = v
-                m[c * f + r] = v
-            }
+            for c in r..<f { m[r * f + c] = p[o]; m[c * f + r] = p[o]; o += 1 }
         }
         return m
     }
 
-    /// The factored covariance of `layer` (see `KeyCovariance` for the ridge fallback).
+    /// The factored covariance of `layer`, moment kept (see `KeyCovariance` for the ridge fallback).
     public func covariance(layer: Int) throws -> KeyCovariance {
-        try KeyCovariance(layer: layer, count: count, moment: moment(layer: layer))
+        try KeyCovariance(layer: layer, count: count, packed: packedMoment(layer: layer), keepMoment: true)
     }
 }

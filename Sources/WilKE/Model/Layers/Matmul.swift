@@ -1,7 +1,8 @@
 // port of llm.c matmul_forward. Legend: N rows (packed tokens), C input width, OC output width.
 
-/// `out = inp · Wᵀ + bias` with the weight in nn.Linear layout, one sgemm over all packed tokens
-/// (sgemv for a single token).
+/// `out = inp · Wᵀ + bias` with an f32 weight in nn.Linear layout, one sgemm over all packed tokens
+/// (sgemv for a single token). The engine's products go through `Weight` (stored form, any dtype),
+/// which lands here for an f32 copy; the naive loops are the tests' references.
 enum Matmul {
     /// - out: [N, OC]
     /// - inp: [N, C]
