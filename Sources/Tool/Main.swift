@@ -30,9 +30,12 @@ enum Main {
     /// printed escaped and capped (DisplayText), on one line. Exit codes, clean exits and validation
     /// errors pass through untouched so usage messages and exit statuses stay as they are.
     static func displayable(_ error: Error) -> Error {
-        switch error {
-        case is ExitCode, is CleanExit, is ValidationError: return error
-        default: return CLIError(DisplayText.escaped("\(error)", limit: 600))
+        // `help` and `--help` reach here as ArgumentParser's internal CommandError (from the help
+        // command's run), so every error of that module passes through, not just the public types.
+        if error is ExitCode || error is CleanExit || error is ValidationError
+            || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            return error
         }
+        return CLIError(DisplayText.escaped("\(error)", limit: 600))
     }
 }

@@ -46,7 +46,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
         dModel = try int("embedding_length")
         heads = try int("attention.head_count")
         kvHeads = (try? int("attention.head_count_kv")) ?? heads
-        dFF = (try? int("feed_forward_length")) ?? 4 * dModel
+        dFF = (try? int("feed_forward_length")) ?? fourTimes(dModel)
         contextLength = try int("context_length")
         if let v = try? int("vocab_size") {
             vocabSize = v
@@ -91,7 +91,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
             dModel = try int("n_embd", "hidden_size")
             heads = try int("n_head", "num_attention_heads")
             kvHeads = heads
-            dFF = (obj["n_inner"] as? Int) ?? 4 * dModel
+            dFF = (obj["n_inner"] as? Int) ?? fourTimes(dModel)
             contextLength = try int("n_positions", "max_position_embeddings")
             normEps = double("layer_norm_epsilon", 1e-5)
             ropeTheta = arch == "gptj" ? 10000 : nil
@@ -129,3 +129,9 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
 /// with d_model = Int.min), which must become validate's error, not a division trap (found by the
 /// `apply` fuzz target).
 private func perHead(_ d: Int, _ h: Int) -> Int { h > 0 ? d / h : 0 }
+
+/// The d_ff default 4 · d_model, 0 (rejected by `validate`) where a file's d_model makes it overflow.
+private func fourTimes(_ d: Int) -> Int {
+    let (v, overflow) = d.multipliedReportingOverflow(by: 4)
+    return overflow ? 0 : v
+}
