@@ -19,6 +19,9 @@ import TestSupport
             (["--prompt", "{} is in {}", "--subject", "X", "--target", "Y"], "exactly one is needed"),
             (["--prompt", "{} is in", "--subject", "X", "--target", "Y", "--method", "rome", "--layer", "99"], "layer 99 does not exist"),
             (["--prompt", "{} is in", "--subject", "X"], "--target"),
+            (["--prompt", "{} is in", "--subject", "X", "--target", "Y", "--scan", "quick"], "--scan"),
+            (["--prompt", "{} is in", "--subject", "X", "--target", "Y", "--scan-top", "0"], "--scan-top must be at least 1"),
+            (["--prompt", "{} is in", "--subject", "X", "--target", "Y", "--method", "rome", "--scan-top", "2"], "--scan-top goes with --method wilke"),
         ]
         for (args, message) in cases {
             let r = try edit(args, output: out)
