@@ -17,14 +17,13 @@ public enum RowPermutation: Hashable, Sendable {
     /// llama.cpp's Q/K permute: W.reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2).reshape(W.shape).
     case llamaRope(heads: Int)
 
-    /// The storage row of logical row `i` in a tensor with `rows` rows.
+    /// The storage row of logical row `i` in a tensor with `rows` rows. The permutation itself is written
+    /// once, in Formats' `StorageLayout` (the engine's weight views read through the same function); the
+    /// patch format only names it.
     @inline(__always)
     public func storageRow(_ i: Int, rows: Int) -> Int {
         switch self {
-        case let .llamaRope(heads):
-            let half = rows / heads / 2
-            let h = i / (2 * half), rem = i % (2 * half)
-            return h * 2 * half + 2 * (rem % half) + rem / half
+        case let .llamaRope(heads): return StorageLayout.permutedRows(heads: heads).storageRow(i, rows: rows)
         }
     }
 

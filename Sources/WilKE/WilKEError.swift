@@ -68,7 +68,7 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .missingTensor(let n): return "tensor \(n) is missing from the checkpoint"
         case .tensorShape(let n, let e, let f): return "tensor \(n) has shape \(f) but the model config needs \(e)"
         case .tensorSize(let n, let e, let f): return "tensor \(n) holds \(f) values but its shape needs \(e)"
-        case .unsupportedArchitecture(let a): return "model architecture \(a) is not supported (use gpt2, gptj, llama or qwen2)"
+        case .unsupportedArchitecture(let a): return "model architecture \(a) is not supported (use gpt2, gptj, llama, mistral or qwen2)"
         case .invalidConfig(let why): return "the model config is invalid: \(why)"
         case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary of \(v) tokens"
         case .sequenceTooLong(let l, let m): return "a sequence of \(l) tokens exceeds the model's \(m) positions"

@@ -1,4 +1,5 @@
 import Foundation
+import Formats
 import Testing
 import TestSupport
 @testable import WilKE
@@ -77,6 +78,24 @@ struct EditedSource: WeightSource {
         #expect(throws: WilKEError.invalidConfig("rope type llama3 is not supported")) {
             try ModelConfig(hfConfigJSON: Data(llama3.utf8))
         }
+    }
+
+    /// Mistral is read the same way by Formats and the engine: llama, positions bounded by its window;
+    /// an explicit head size (GGUF `attention.key_length`, config.json `head_dim`) wins over d_model/heads.
+    @Test func mistralAndExplicitHeadSize() throws {
+        let json = #"{"model_type":"mistral","hidden_size":8,"num_attention_heads":2,"num_key_value_heads":1,"num_hidden_layers":1,"intermediate_size":8,"vocab_size":4,"max_position_embeddings":32768,"sliding_window":4096,"head_dim":6}"#
+        let cfg = try ModelConfig(hfConfigJSON: Data(json.utf8))
+        #expect(cfg.arch == .llama && cfg.maxPositions == 4096 && cfg.headDim == 6 && cfg.qDim == 12)
+        let hp = try Hyperparameters(configJSON: Data(json.utf8), path: "config.json")
+        #expect(hp.family == "llama" && hp.headDim == 6)
+        let meta: [String: GGUFValue] = [
+            "general.architecture": .text("llama"), "llama.block_count": .uint32(1), "llama.embedding_length": .uint32(8),
+            "llama.attention.head_count": .uint32(2), "llama.attention.key_length": .uint32(6),
+            "llama.context_length": .uint32(64), "llama.vocab_size": .uint32(4), "llama.feed_forward_length": .uint32(8),
+        ]
+        let g = try Hyperparameters(gguf: { meta[$0] }, hasOutputTensor: true)
+        let engine = try ModelConfig(g)
+        #expect(g.headDim == 6 && g.rotaryDim == 6 && engine.qDim == 12)
     }
 
     @Test func fixtureConfigsParse() throws {

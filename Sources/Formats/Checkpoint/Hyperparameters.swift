@@ -19,8 +19,11 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
     public var tiedEmbeddings: Bool
     /// q/k/v projections carry biases (Qwen2).
     public var attentionBias: Bool
+    /// The head size when the source states one (GGUF `<arch>.attention.key_length`, config.json
+    /// `head_dim`); nil: d_model / heads. Models such as Gemma or Qwen3 have heads · head_dim ≠ d_model.
+    public var keyLength: Int?
 
-    public var headDim: Int { dModel / heads }
+    public var headDim: Int { keyLength ?? perHead(dModel, heads) }
     /// "gpt2", "gptj" or "llama".
     public var family: String { TensorNames.family(architecture) }
 
@@ -60,9 +63,10 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
         normEps = get("\(arch).attention.layer_norm_rms_epsilon")?.float
             ?? get("\(arch).attention.layer_norm_epsilon")?.float ?? 1e-5
         ropeTheta = arch == "gpt2" ? nil : (get("\(arch).rope.freq_base")?.float ?? 10000)
-        rotaryDim = arch == "gpt2" ? nil : ((try? int("rope.dimension_count")) ?? perHead(dModel, heads))
         tiedEmbeddings = !hasOutputTensor
         attentionBias = arch == "qwen2"
+        keyLength = try? int("attention.key_length")
+        rotaryDim = arch == "gpt2" ? nil : ((try? int("rope.dimension_count")) ?? headDim)
         try validate()
     }
 
@@ -107,6 +111,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
             contextLength = try int("max_position_embeddings")
             normEps = double("rms_norm_eps", 1e-6)
             ropeTheta = double("rope_theta", (obj["rope_parameters"] as? [String: Any]).flatMap { ($0["rope_theta"] as? NSNumber)?.doubleValue } ?? 10000)
+            keyLength = obj["head_dim"] as? Int
             rotaryDim = (obj["head_dim"] as? Int) ?? perHead(dModel, heads)
             tiedEmbeddings = (obj["tie_word_embeddings"] as? Bool) ?? false
             attentionBias = arch == "qwen2" || ((obj["attention_bias"] as? Bool) ?? false)
@@ -119,7 +124,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
                           ("d_ff", dFF), ("vocab_size", vocabSize)] where v <= 0 {
             throw FormatError.missingHyperparameter("\(name) must be positive, got \(v)")
         }
-        guard dModel % heads == 0, heads % kvHeads == 0 else {
+        guard (keyLength ?? 1) > 0, keyLength != nil || dModel % heads == 0, heads % kvHeads == 0 else {
             throw FormatError.missingHyperparameter("heads (\(heads)) must divide d_model (\(dModel)) and be a multiple of kv_heads (\(kvHeads))")
         }
     }
@@ -128,7 +133,7 @@ public struct Hyperparameters: Equatable, Sendable, Codable {
 /// d_model / heads for the defaults computed before `validate` runs: a file can say heads = 0 (or −1
 /// with d_model = Int.min), which must become validate's error, not a division trap (found by the
 /// `apply` fuzz target).
-private func perHead(_ d: Int, _ h: Int) -> Int { h > 0 ? d / h : 0 }
+func perHead(_ d: Int, _ h: Int) -> Int { h > 0 ? d / h : 0 }
 
 /// The d_ff default 4 · d_model, 0 (rejected by `validate`) where a file's d_model makes it overflow.
 private func fourTimes(_ d: Int) -> Int {

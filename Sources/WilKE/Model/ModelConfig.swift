@@ -1,6 +1,7 @@
 import Foundation
 
-/// The model families the engine implements. Qwen2 is `llama` with q/k/v biases; SmolLM2 is `llama`.
+/// The model families the engine implements. Qwen2 is `llama` with q/k/v biases; SmolLM2 is `llama`;
+/// Mistral is `llama` (its sliding window bounds the positions).
 public enum Architecture: String, Sendable {
     case gpt2, gptj, llama
 }
@@ -49,7 +50,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// GPT-J adds attention and MLP of the same normed input (one LayerNorm per block).
     public var parallelBlock: Bool { arch == .gptj }
 
-    /// Reads a Hugging Face `config.json` (model_type gpt2, gptj, llama or qwen2).
+    /// Reads a Hugging Face `config.json` (model_type gpt2, gptj, llama, mistral or qwen2).
     public init(hfConfigJSON data: Data) throws {
         guard let any = try? JSONSerialization.jsonObject(with: data), let j = any as? [String: Any] else {
             throw WilKEError.invalidConfig("config.json is not a JSON object")
@@ -82,7 +83,7 @@ public struct ModelConfig: Sendable, Equatable {
                       maxPositions: try int("n_positions"), normEps: float("layer_norm_epsilon", 1e-5),
                       ropeTheta: 10000, rotaryDim: optInt("rotary_dim") ?? d / max(h, 1),
                       tiedHead: bool("tie_word_embeddings", false))
-        case "llama", "qwen2":
+        case "llama", "qwen2", "mistral":
             let d = try int("hidden_size"), h = try int("num_attention_heads")
             if let act = j["hidden_act"] as? String, act != "silu" {
                 throw WilKEError.invalidConfig("hidden_act \(act) is not supported (silu only)")
@@ -102,7 +103,9 @@ public struct ModelConfig: Sendable, Equatable {
             self.init(arch: .llama, nLayer: try int("num_hidden_layers"), dModel: d, nHead: h,
                       nKVHead: optInt("num_key_value_heads") ?? h, headDim: headDim,
                       dFF: try int("intermediate_size"), vocabSize: try int("vocab_size"),
-                      maxPositions: optInt("max_position_embeddings") ?? 2048,
+                      // Mistral is llama with a sliding attention window; full attention is the same
+                      // computation while a sequence fits in the window, so longer ones are refused.
+                      maxPositions: min(optInt("max_position_embeddings") ?? 2048, optInt("sliding_window") ?? .max),
                       normEps: float("rms_norm_eps", 1e-6), ropeTheta: theta, rotaryDim: headDim,
                       tiedHead: bool("tie_word_embeddings", false), attentionBias: qwen || llamaBias,
                       attentionOutBias: !qwen && llamaBias)

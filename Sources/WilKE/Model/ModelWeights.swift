@@ -123,5 +123,10 @@ final class ModelWeights: @unchecked Sendable {
             throw WilKEError.missingTensor("output.weight")
         }
         outputBias = cfg.arch == .gptj && !cfg.tiedHead ? try src.load("output.bias", [v]) : nil
+        // f32 copies for the whole model or for none of it (see `F32Cache`).
+        var matrices = [tokenEmbd] + (output === tokenEmbd ? [] : [output])
+        for b in layers { matrices += [b.wq, b.wk, b.wv, b.wo, b.wUp, b.wDown] + (b.wGate.map { [$0] } ?? []) }
+        let total = matrices.reduce(0) { $0 + ($1.directF32 == nil ? $1.rows * $1.cols * 4 : 0) }
+        if total <= F32Cache.budget { for m in matrices { m.cacheable = true } }
     }
 }

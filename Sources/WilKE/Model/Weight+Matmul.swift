@@ -82,7 +82,7 @@ extension Weight {
     /// The logical f32 copy of this matrix, made on its first product while `F32Cache` has room (an
     /// aligned F32 grid in place needs none); nil when the budget is spent.
     func cachedF32() -> UnsafePointer<Float>? {
-        if directF32 != nil { return nil }  // an F32 grid is read in place already
+        guard cacheable, directF32 == nil else { return nil }  // an F32 grid is read in place already
         return cache.withLock { state in
             if !state.tried {
                 state.tried = true
@@ -169,12 +169,13 @@ extension Weight {
 
 /// The process-wide budget of f32 copies of stored matrices (`Weight.cachedF32`): the δ optimization of
 /// an edit multiplies by the same matrices dozens of times, and a dequantized copy turns each panel walk
-/// into one sgemm. Copies are made first-come while the budget lasts, so a model that fits (SmolLM2:
-/// 0.54 GB in f32) runs at f32 speed and a large one keeps its RSS at the file plus this budget.
-/// WILKE_F32_CACHE_MIB sets it (default 512; 0 turns the copies off).
+/// into one sgemm. All or nothing per model (`ModelWeights` marks its matrices `cacheable` only when
+/// all of them fit): a small model (SmolLM2: 0.54 GB in f32) runs at f32 speed, a large one keeps its
+/// RSS at the file plus scratch and pays the same dequantization per parameter everywhere.
+/// WILKE_F32_CACHE_MIB sets it (default 1024; 0 turns the copies off).
 enum F32Cache {
     static let budget: Int = {
-        let mib = ProcessInfo.processInfo.environment["WILKE_F32_CACHE_MIB"].flatMap(Int.init) ?? 512
+        let mib = ProcessInfo.processInfo.environment["WILKE_F32_CACHE_MIB"].flatMap(Int.init) ?? 1024
         return max(0, mib) << 20
     }()
     private static let used = Atomic<Int>(0)

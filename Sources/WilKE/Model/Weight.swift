@@ -27,8 +27,9 @@ final class Weight: @unchecked Sendable {
     private let owner: AnyObject
     /// Bytes of one stored row.
     let rowBytes: Int
-    /// The f32 copy of `cachedF32` (made at most once).
+    /// The f32 copy of `cachedF32` (made at most once), and whether this matrix may have one.
     let cache = Mutex<(tried: Bool, buffer: FloatBuffer?)>((false, nil))
+    var cacheable = false
 
     deinit {
         cache.withLock { if let b = $0.buffer { F32Cache.release(b.count * 4) } }
