@@ -2,7 +2,7 @@
 from a full-scan directory (--scan full) and a fast-scan directory (--scan fast, any --scan-top) and
 prints the comparison table (markdown) for the fast scan with --scan-top K.
 
-  python3 scripts/scan_compare.py /work/runs/fullscan /work/runs/fastscan --k 4
+  python3 scripts/scan_compare.py docs/results/scan-compare/full docs/results/scan-compare/fast --k 4
 
 The fast scan's choice for K is replayed from the fast report's estimates (all scanned layers) and the
 full report's exact LAs: an optimized layer's LA does not depend on the mode (the script prints the
