@@ -20,7 +20,6 @@ import Testing
     /// Panels are shrunk to 32 Ki floats so every layout spans several (64 rows; 128 Conv1D inputs).
     static func matrix(_ dtype: DType, _ layout: StorageLayout) throws -> (Weight, Bytes, [Float]) {
         Weight.panelFloats = 1 << 15
-        F32Cache.enabled = false  // these tests are about the panel path
         let (rows, cols) = (256, 512)
         let stored = layout == .conv1D ? [cols, rows] : [rows, cols]
         // Plain types from real values (random bf16 bits would be NaN), block types from valid random blocks.

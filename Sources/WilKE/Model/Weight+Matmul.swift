@@ -79,14 +79,16 @@ extension Weight {
         }
     }
 
-    /// The logical f32 copy of this matrix, made on its first product while `F32Cache` has room (an
-    /// aligned F32 grid in place needs none); nil when the budget is spent.
+    /// The logical f32 copy of this matrix, made on its first product when its model is small enough
+    /// (`cacheable`, see `F32Cache`; an aligned F32 grid in place needs none).
     func cachedF32() -> UnsafePointer<Float>? {
         guard cacheable, directF32 == nil else { return nil }  // an F32 grid is read in place already
         return cache.withLock { state in
             if !state.tried {
                 state.tried = true
-                if F32Cache.reserve(rows * cols * 4) { state.buffer = materialize() }
+                // No process-wide accounting: whether a matrix has its copy depends on its own model only,
+                // so two models in one process (tests, eval runs) compute bit for bit alike.
+                state.buffer = materialize()
             }
             return state.buffer.map { UnsafePointer($0.p) }
         }
@@ -167,7 +169,7 @@ extension Weight {
     }
 }
 
-/// The process-wide budget of f32 copies of stored matrices (`Weight.cachedF32`): the δ optimization of
+/// The per-model budget of f32 copies of stored matrices (`Weight.cachedF32`): the δ optimization of
 /// an edit multiplies by the same matrices dozens of times, and a dequantized copy turns each panel walk
 /// into one sgemm. All or nothing per model (`ModelWeights` marks its matrices `cacheable` only when
 /// all of them fit): a small model (SmolLM2: 0.54 GB in f32) runs at f32 speed, a large one keeps its
@@ -178,21 +180,6 @@ enum F32Cache {
         let mib = ProcessInfo.processInfo.environment["WILKE_F32_CACHE_MIB"].flatMap(Int.init) ?? 1024
         return max(0, mib) << 20
     }()
-    private static let used = Atomic<Int>(0)
-    /// Tests of the panel path switch the copies off.
-    nonisolated(unsafe) static var enabled = true
-
-    /// Takes `bytes` of the budget; false (nothing taken) when they do not fit.
-    static func reserve(_ bytes: Int) -> Bool {
-        guard enabled else { return false }
-        while true {
-            let u = used.load(ordering: .relaxed)
-            guard u + bytes <= budget else { return false }
-            if used.compareExchange(expected: u, desired: u + bytes, ordering: .relaxed).exchanged { return true }
-        }
-    }
-
-    static func release(_ bytes: Int) { used.subtract(bytes, ordering: .relaxed) }
 }
 
 /// Reusable f32 scratch buffers for the panel kernels: each call borrows one and returns it, so every

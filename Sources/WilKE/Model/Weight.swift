@@ -31,10 +31,6 @@ final class Weight: @unchecked Sendable {
     let cache = Mutex<(tried: Bool, buffer: FloatBuffer?)>((false, nil))
     var cacheable = false
 
-    deinit {
-        cache.withLock { if let b = $0.buffer { F32Cache.release(b.count * 4) } }
-    }
-
     private init(rows: Int, cols: Int, dtype: DType, layout: StorageLayout, storedRows: Int, storedCols: Int,
                  offset: Int, base: UnsafeRawPointer, owner: AnyObject) {
         self.rows = rows; self.cols = cols; self.dtype = dtype; self.layout = layout

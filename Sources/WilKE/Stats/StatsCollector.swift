@@ -18,8 +18,8 @@ public final class StatsCollector {
     /// Tokens accumulated so far (the same for every layer).
     public private(set) var count = 0
     /// Per layer in `layers` order: packed f64 running sums of the upper triangle (row i: columns i..<F);
-    /// nil once handed out by `takePackedMoment`.
-    private var sums: [UnsafeMutablePointer<Double>?]
+    /// nil once handed out by `takePackedMoment` (an array, so it is handed out without a copy).
+    private var sums: [[Double]?]
     /// [P, F] f32 Gram panel of the current batch.
     private let scratch: UnsafeMutablePointer<Float>
     /// Rows of the Gram matrix per sgemm: wide enough for sgemm speed, small next to F².
@@ -32,20 +32,13 @@ public final class StatsCollector {
         self.layers = sorted
         dim = model.config.dFF
         let n = dim * (dim + 1) / 2
-        sums = sorted.map { _ in
-            let p = UnsafeMutablePointer<Double>.allocate(capacity: n)
-            p.initialize(repeating: 0, count: n)
-            return p
-        }
+        sums = sorted.map { _ in [Double](repeating: 0, count: n) }
         let panel = min(Self.panelRows, dim) * dim
         scratch = .allocate(capacity: panel)
         scratch.initialize(repeating: 0, count: panel)
     }
 
-    deinit {
-        for p in sums { p?.deallocate() }
-        scratch.deallocate()
-    }
+    deinit { scratch.deallocate() }
 
     /// Runs one packed forward pass over `sequences` (each row a whole document, no padding) and adds
     /// every token's key to every layer's sum.
@@ -57,18 +50,22 @@ public final class StatsCollector {
         var tokens = 0
         try model.captureKeys(rows, layers: layers) { layer, keys, t in
             tokens = t
-            guard let sum = sums[slot[layer]!] else { throw WilKEError.invalidLayer(layer) }
-            var i0 = 0
-            while i0 < f {
-                let p = min(Self.panelRows, f - i0), w = f - i0
-                // G[i0..<i0+p, i0..<F] = K[:, i0..<i0+p]ᵀ K[:, i0..<F]  (K = keys [T, F])
-                BLAS.sgemm(transA: true, transB: false, m: p, n: w, k: t, a: keys + i0, lda: f, b: keys + i0, ldb: f,
-                           beta: 0, c: scratch, ldc: w)
-                for r in 0..<p {
-                    let i = i0 + r, s = scratch + r * w + r, d = sum + KeyCovariance.diagonalIndex(i, f)
-                    for j in 0..<(f - i) { d[j] += Double(s[j]) }
+            let index = slot[layer]!
+            guard sums[index] != nil else { throw WilKEError.invalidLayer(layer) }
+            sums[index]!.withUnsafeMutableBufferPointer { buf in
+                let sum = buf.baseAddress!
+                var i0 = 0
+                while i0 < f {
+                    let p = min(Self.panelRows, f - i0), w = f - i0
+                    // G[i0..<i0+p, i0..<F] = K[:, i0..<i0+p]ᵀ K[:, i0..<F]  (K = keys [T, F])
+                    BLAS.sgemm(transA: true, transB: false, m: p, n: w, k: t, a: keys + i0, lda: f, b: keys + i0, ldb: f,
+                               beta: 0, c: scratch, ldc: w)
+                    for r in 0..<p {
+                        let i = i0 + r, s = scratch + r * w + r, d = sum + KeyCovariance.diagonalIndex(i, f)
+                        for j in 0..<(f - i) { d[j] += Double(s[j]) }
+                    }
+                    i0 += p
                 }
-                i0 += p
             }
         }
         count += tokens
@@ -79,16 +76,17 @@ public final class StatsCollector {
         guard let i = layers.firstIndex(of: layer), let sum = sums[i] else { throw WilKEError.invalidLayer(layer) }
         guard count > 0 else { throw WilKEError.emptyStatistics(layer: layer) }
         let scale = 1 / Double(count)
-        return (0..<(dim * (dim + 1) / 2)).map { sum[$0] * scale }
+        return sum.map { $0 * scale }
     }
 
-    /// `packedMoment`, then frees the layer's running sum (no further `add` may run): the statistics
-    /// pipeline keeps one triangle per layer alive, not two.
+    /// `packedMoment` made from the layer's running sum in place (no further `add` may run): the
+    /// statistics pipeline never holds the sum and the moment at once.
     public func takePackedMoment(layer: Int) throws -> [Double] {
-        let m = try packedMoment(layer: layer)
-        let i = layers.firstIndex(of: layer)!
-        sums[i]?.deallocate()
-        sums[i] = nil
+        guard let i = layers.firstIndex(of: layer), var m = sums[i] else { throw WilKEError.invalidLayer(layer) }
+        guard count > 0 else { throw WilKEError.emptyStatistics(layer: layer) }
+        sums[i] = nil  // `m` is now the only reference: scaled without a copy
+        let scale = 1 / Double(count)
+        m.withUnsafeMutableBufferPointer { for j in $0.indices { $0[j] *= scale } }
         return m
     }
 
