@@ -26,7 +26,7 @@ extension RootCommand.Dev {
                 let est = try loaded.model.layerEstimates(shared, layers: hp.scanLayers, hp,
                                                           covariance: hp.scanLayers.map { solvers[$0]?.solver })
                 let layers: [[String: Any]] = est.map {
-                    ["layer": $0.layer, "estimate": Double($0.estimate), "g2": Double($0.gradientNorm), "g1": Double($0.gradientL1),
+                    ["layer": $0.layer, "estimate": Double($0.estimate), "g2": Double($0.gradientNorm), "g1": Double($0.gradientL1), "h": Double($0.streamNorm), "first_order": Double($0.firstOrder),
                      "denominator": Double($0.denominator), "w": Double($0.weightNorm), "m0": Double($0.m0Norm)]
                 }
                 var line: [String: Any] = ["prompt": r.prompt, "subject": r.subject, "target_new": r.targetNew,

@@ -5,9 +5,9 @@ import WilKE
 /// them: the hyper-parameters for a model, and the covariance of the layers an edit may touch.
 struct EditTuning: ParsableArguments {
     @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
-    @Option(help: "WilKE's layer choice: fast (rank the layers by a first-order estimate from one backward pass, optimize the best --scan-top) or full (optimize every scanned layer, the paper's scan).")
+    @Option(help: "WilKE's layer choice: fast (rank the layers by an estimate of LA from one pass at δ = 0, optimize the best --scan-top) or full (optimize every scanned layer, the paper's scan).")
     var scan: ScanMode = .fast
-    @Option(name: .customLong("scan-top"), help: "Layers the fast scan optimizes exactly (default 4).") var scanTop: Int?
+    @Option(name: .customLong("scan-top"), help: "Layers the fast scan optimizes exactly (default 2).") var scanTop: Int?
     @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7; z is optimized at the last (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
     @Option(name: .customLong("memit-lambda"), help: "MEMIT's covariance weight λ (mom2_update_weight, default 15000).") var memitLambda: Double?
     @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false

@@ -31,7 +31,7 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     /// How WilKE picks its layer among `scanLayers` (`--scan`).
     public var scanMode: ScanMode = .fast
     /// The fast scan's number of layers optimized exactly (`--scan-top`), the best by LA_est.
-    public var scanTop = 4
+    public var scanTop = 2
     /// MEMIT's layers, ascending; z is optimized at the last one, L (`--memit-layers`).
     public var memitLayers: [Int]
     /// MEMIT's mom2_update_weight λ in ΔW = R Kᵀ (λC + KKᵀ)⁻¹ (`--memit-lambda`).

@@ -2,7 +2,7 @@ import Foundation
 
 /// How WilKE picks its layer (`--scan`).
 public enum ScanMode: String, Codable, Sendable, CaseIterable {
-    /// Rank every candidate by the first-order estimate LA_est(l) from one pass at δ = 0, optimize only
+    /// Rank every candidate by the estimate LA_est(l) from one pass at δ = 0, optimize only
     /// the `scanTop` best and take the exact argmin among them.
     case fast
     /// The paper's scan: optimize δ at every candidate layer and take the exact argmin.
@@ -28,6 +28,9 @@ public struct SharedScanPass: Sendable {
     public let gradients: [Int: [Float]]
     /// Per candidate layer: k̄ [F] (mean over the templates) and k_c [F] (bare prompt).
     public let keys: [Int: (mean: [Float], bare: [Float])]
+    /// Per candidate layer l: ‖h_{l+1}‖, the norm of the residual stream leaving block l at (row 0, the
+    /// subject's last token), the stream δ_l is added to.
+    public let streamNorms: [Int: Float]
 
     /// The start of layer l's δ optimization, as `optimizeDelta` would compute it itself.
     func start(layer l: Int) -> DeltaStart? {
@@ -43,14 +46,18 @@ struct DeltaStart: Sendable {
     var m0: [Float], logP0: [Float]
 }
 
-/// One layer's first-order estimate of WilKE's LA(l) (docs/ALGORITHM_NOTES.md, "Fast scan").
+/// One layer's estimate of WilKE's LA(l) (docs/ALGORITHM_NOTES.md, "Fast scan").
 public struct LayerEstimate: Sendable, Equatable {
     public var layer: Int
-    /// LA_est(l) = ‖C⁻¹k̄‖ / (‖g_l‖ · |k · C⁻¹k̄| · ‖W_l‖_F), k = k_c (or k̄ with averaged keys). Only its
-    /// order across layers means something: the dropped constant is the same for every layer.
+    /// LA_est(l) = ‖h_{l+1}‖^½ · ‖C⁻¹k̄‖ / (|k · C⁻¹k̄| · ‖W_l‖_F), k = k_c (or k̄ with averaged keys): ROME's
+    /// exact LA with ‖δ_l‖ replaced by its measured law ‖δ_l‖ ∝ ‖h_{l+1}‖^½ (docs/ALGORITHM_NOTES.md, "Fast
+    /// scan": ROME's 20 Adam steps stop on their step budget, not at a loss, so the first-order
+    /// ‖δ_l‖ ∝ 1/‖g_l‖ does not hold). Only its order across layers means something.
     public var estimate: Float
-    /// ‖g_l‖, |k · û| (ROME's denominator) and ‖W_l‖_F, the three factors.
-    public var gradientNorm: Float, denominator: Float, weightNorm: Float
+    /// ‖h_{l+1}‖, |k · û| (ROME's denominator) and ‖W_l‖_F, the three factors.
+    public var streamNorm: Float, denominator: Float, weightNorm: Float
+    /// ‖g_l‖, the first-order estimate 1 / (‖g_l‖ · |k · û| · ‖W_l‖_F) it replaces, for diagnosis.
+    public var gradientNorm: Float, firstOrder: Float
     /// ‖g_l‖₁ and ‖m₀,l‖ (what Adam's sign-like first steps and the clamp / weight decay respond to), for
     /// diagnosis (`wilke dev estimates`).
     public var gradientL1: Float, m0Norm: Float
@@ -78,6 +85,8 @@ extension TransformerModel {
         let at = inputs.subjectIndex.enumerated().map { TokenPosition(row: $0, pos: $1) }
         let perRow = try backward(tape, dLogits: eval.dLogits, afterLayers: layers, at: at)
         var gradients: [Int: [Float]] = [:], residuals: [Int: ResidualCache] = [:], m0: [Int: [Float]] = [:]
+        var streams: [Int: Float] = [:]
+        let tap = try tape.pack.index(TokenPosition(row: 0, pos: inputs.subjectIndex[0]))
         for l in layers {
             var g = [Float](repeating: 0, count: c)
             for r in perRow[l] ?? [] { for j in 0..<c { g[j] += r[j] } }
@@ -85,11 +94,12 @@ extension TransformerModel {
             // The block input of layer l+1 is block l's output; above the last block, the final residual.
             let x = l + 1 < config.nLayer ? tape.trace[l + 1].x : tape.final
             residuals[l] = tape.pack.residual(layer: l + 1, x, width: c)
+            streams[l] = Float(sqrt(x.row(tap, width: c).reduce(0.0) { $0 + Double($1) * Double($1) }))
             guard let m = result.mlpOut[l]?.first else { throw WilKEError.invalidBatch("the δ = 0 pass has no tap at layer \(l)") }
             m0[l] = m
         }
         return SharedScanPass(kv: result.kv, residuals: residuals, m0: m0, logP0: logP0, loss: eval.terms,
-                              gradients: gradients, keys: try subjectKeys(inputs, layers: layers))
+                              gradients: gradients, keys: try subjectKeys(inputs, layers: layers), streamNorms: streams)
     }
 
     /// `subjectKeys` for several layers from one forward pass (taps do not change the arithmetic).
@@ -127,10 +137,14 @@ extension TransformerModel {
             let denom = abs(zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 })
             let gNorm = Float(sqrt(g.reduce(0.0) { $0 + Double($1) * Double($1) }))
             let wNorm = Float(mlpOutputNorm(layer: l))  // from the stored weight, no dense copy
+            let h = shared.streamNorms[l] ?? 0
             // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
-            let est = gNorm > 0 && denom > 0 ? 1 / (gNorm * denom * wNorm) : .infinity
+            let usable = gNorm > 0 && denom > 0 && wNorm > 0
+            let est = usable ? h.squareRoot() / (denom * wNorm) : .infinity
+            let firstOrder = usable ? 1 / (gNorm * denom * wNorm) : .infinity
             let m0 = shared.m0[l] ?? []
-            return LayerEstimate(layer: l, estimate: est, gradientNorm: gNorm, denominator: denom, weightNorm: wNorm,
+            return LayerEstimate(layer: l, estimate: est, streamNorm: h, denominator: denom, weightNorm: wNorm,
+                                 gradientNorm: gNorm, firstOrder: firstOrder,
                                  gradientL1: Float(g.reduce(0.0) { $0 + Double(abs($1)) }),
                                  m0Norm: Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) })))
         }
