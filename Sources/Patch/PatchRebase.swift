@@ -21,9 +21,7 @@ public struct BaseComparison: Equatable, Sendable {
 public enum PatchRebase {
     public static func rebase(_ patch: Patch, from source: Checkpoint, onto target: Checkpoint, promoteTo: DType? = nil)
         throws -> (patch: Patch, comparisons: [BaseComparison], droppedForwardResidues: Int) {
-        guard let hs = source.hyperparameters, let ht = target.hyperparameters else {
-            throw PatchError.incompatibleBase("rebase needs hyper-parameters (config.json) for both bases")
-        }
+        let hs = try source.requiredHyperparameters(), ht = try target.requiredHyperparameters()
         guard hs.family == ht.family, hs.layers == ht.layers, hs.dModel == ht.dModel else {
             throw PatchError.incompatibleBase("the source is \(hs.architecture) (\(hs.layers) layers, d \(hs.dModel)), the target \(ht.architecture) (\(ht.layers) layers, d \(ht.dModel))")
         }

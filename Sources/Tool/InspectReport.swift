@@ -103,8 +103,13 @@ struct InspectReport {
             if let theta = hp.ropeTheta { line += ", rope θ \(theta)" }
             line += ", norm eps \(hp.normEps)" + (hp.tiedEmbeddings ? ", tied head" : "")
             out.append("hyper-params:  \(line)")
+        } else if let arch = ckpt.declaredArchitecture {
+            // Readable, but not runnable by this build: say why, so the header report is still whole.
+            out.append("architecture:  \(shown(arch))")
+            if let e = ckpt.hyperparameterError { out.append("hyper-params:  none: \(DisplayText.escaped(e.description))") }
         } else {
-            out.append("architecture:  unknown (no config.json beside the file)")
+            out.append("architecture:  unknown (" + (ckpt.hyperparameterError.map { DisplayText.escaped($0.description) }
+                ?? "no config.json beside the file") + ")")
         }
         let md = metadata
         if !md.isEmpty {
@@ -160,6 +165,9 @@ struct InspectReport {
         if let hp = ckpt.hyperparameters {
             root.append(("architecture", .string(hp.architecture)))
             root.append(("hyperparameters", InspectReport.jsonValue(hp)))
+        } else {
+            if let arch = ckpt.declaredArchitecture { root.append(("architecture", .string(arch))) }
+            if let e = ckpt.hyperparameterError { root.append(("hyperparameters_error", .string(e.description))) }
         }
         return PrettyJSON.object(root).rendered()
     }

@@ -99,4 +99,35 @@ import TestSupport
         #expect(tensors.contains { $0["name"] as? String == "model.layers.29.mlp.down_proj.weight" && $0["shape"] as? [Int] == [576, 1536] })
         #expect(obj?["format"] as? String == "hf-directory")
     }
+
+    /// A header tool reads any checkpoint: an architecture this build cannot run (here "gemmx", the
+    /// fixture's "llama" renamed in place) still inspects, with the reason in place of the
+    /// hyper-parameters, while `ask`, which needs them, fails with that reason in one line.
+    @Test func anUnknownArchitectureStillInspects() throws {
+        let dir = try TestPaths.scratch("unknown-arch")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fixture = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("FormatsTests", "gguf/aligned64.gguf")))
+        let name = Data("\u{5}\0\0\0\0\0\0\0llama".utf8), renamed = Data("\u{5}\0\0\0\0\0\0\0gemmx".utf8)
+        let at = try #require(fixture.range(of: name))
+        var bytes = fixture
+        bytes.replaceSubrange(at, with: renamed)
+        let path = dir.appendingPathComponent("unknown.gguf").path
+        try bytes.write(to: URL(fileURLWithPath: path))
+
+        let text = try runWilke(["inspect", path])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("architecture:  gemmx"))
+        #expect(text.stdout.contains("hyper-params:  none: unsupported architecture 'gemmx'"), "\(text.stdout)")
+        let json = try runWilke(["inspect", path, "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(obj["architecture"] as? String == "gemmx")
+        #expect((obj["hyperparameters_error"] as? String)?.hasPrefix("unsupported architecture 'gemmx'") == true)
+        #expect((obj["tensors"] as? [Any])?.isEmpty == false)
+
+        let ask = try runWilke(["ask", path, "Hello"])
+        #expect(ask.status != 0)
+        #expect(ask.stderr.contains("unsupported architecture 'gemmx'"), "\(ask.stderr)")
+        #expect(ask.stderr.split(separator: "\n").count == 1, "\(ask.stderr)")
+    }
 }

@@ -42,8 +42,16 @@ public final class Checkpoint: @unchecked Sendable {
 
     public let path: String
     public let format: Format
-    /// nil for a bare safetensors file with no config.json beside it.
+    /// nil for a bare safetensors file with no config.json beside it, or when the header's architecture
+    /// cannot be run by this build (`hyperparameterError` says why).
     public let hyperparameters: Hyperparameters?
+    /// Why the header gave no `hyperparameters` although it names an architecture (unsupported, or its
+    /// keys incomplete or invalid). The checkpoint still opens, so header tools (inspect, show, verify,
+    /// diff) work on any model; whatever needs the hyper-parameters throws this (`requiredHyperparameters`).
+    public let hyperparameterError: FormatError?
+    /// The architecture the header names (GGUF `general.architecture`, config.json `model_type`), also
+    /// when it is not supported.
+    public let declaredArchitecture: String?
     public let tensors: [CheckpointTensor]
     /// The mapped files, indexed by `CheckpointTensor.fileIndex`.
     public let files: [MappedFile]
@@ -54,7 +62,24 @@ public final class Checkpoint: @unchecked Sendable {
     public let tokenizerPath: String?
     private let byName: [String: Int]
 
-    public var architecture: String? { hyperparameters?.architecture }
+    public var architecture: String? { hyperparameters?.architecture ?? declaredArchitecture }
+
+    /// The hyper-parameters, or the reason there are none (the header's error, or no config.json).
+    public func requiredHyperparameters() throws -> Hyperparameters {
+        if let hp = hyperparameters { return hp }
+        throw hyperparameterError ?? FormatError.missingConfig(path: path)
+    }
+
+    /// Hyper-parameters from a header, keeping a format error instead of throwing it (see
+    /// `hyperparameterError`). I/O and other errors still throw.
+    private static func derive(_ body: () throws -> Hyperparameters) throws -> (Hyperparameters?, FormatError?) {
+        do { return (try body(), nil) } catch let e as FormatError { return (nil, e) }
+    }
+
+    /// config.json's `model_type`, for `declaredArchitecture` (nil when unreadable).
+    private static func modelType(_ config: Data) -> String? {
+        ((try? JSONSerialization.jsonObject(with: config)) as? [String: Any])?["model_type"] as? String
+    }
 
     public static func open(_ path: String) throws -> Checkpoint { try Checkpoint(path: path) }
 
@@ -69,9 +94,12 @@ public final class Checkpoint: @unchecked Sendable {
             let sharded = try ShardedSafetensors(directory: dir)
             let config = dir + "/config.json"
             guard FileManager.default.fileExists(atPath: config) else { throw FormatError.missingConfig(path: dir) }
-            let hp = try Hyperparameters(configJSON: try FileAccess.read(config), path: config)
+            let json = try FileAccess.read(config)
+            let (hp, hpError) = try Checkpoint.derive { try Hyperparameters(configJSON: json, path: config) }
             format = .huggingFaceDirectory(shards: sharded.shards.count)
             hyperparameters = hp
+            hyperparameterError = hpError
+            declaredArchitecture = hp?.architecture ?? Checkpoint.modelType(json)
             configPath = config
             let tok = dir + "/tokenizer.json"
             tokenizerPath = FileManager.default.fileExists(atPath: tok) ? tok : nil
@@ -84,10 +112,14 @@ public final class Checkpoint: @unchecked Sendable {
             let magic = file.count >= 4 ? Array(file.bytes[0..<4]) : []
             if magic == Array("GGUF".utf8) || (magic.count == 4 && path.hasSuffix(".gguf")) {
                 let g = try GGUFFile(file: file)
-                let hp = try Hyperparameters(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount },
-                                             hasOutputTensor: g.tensor(named: "output.weight") != nil)
+                let (hp, hpError) = try Checkpoint.derive {
+                    try Hyperparameters(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount },
+                                        hasOutputTensor: g.tensor(named: "output.weight") != nil)
+                }
                 format = .gguf(version: g.version)
                 hyperparameters = hp
+                hyperparameterError = hpError
+                declaredArchitecture = hp?.architecture ?? g["general.architecture"]?.string
                 gguf = g
                 safetensors = []
                 files = [file]
@@ -98,8 +130,9 @@ public final class Checkpoint: @unchecked Sendable {
                     let start = g.dataOffset + t.offset
                     return CheckpointTensor(
                         name: t.name, canonicalName: t.name, dtype: t.dtype, shape: shape,
-                        layout: TensorNames.layout(canonical: t.name, architecture: hp.architecture, isGGUF: true,
-                                                   rank: shape.count, heads: hp.heads, kvHeads: hp.kvHeads),
+                        // Without hyper-parameters no layout is known: rows as stored (header tools only).
+                        layout: TensorNames.layout(canonical: t.name, architecture: hp?.architecture ?? "", isGGUF: true,
+                                                   rank: shape.count, heads: hp?.heads ?? 0, kvHeads: hp?.kvHeads ?? 0),
                         fileIndex: 0, fileRange: start..<(start + t.byteCount))
                 }
             } else {
@@ -111,14 +144,17 @@ public final class Checkpoint: @unchecked Sendable {
                     throw FormatError.unknownFormat(path: path)
                 }
                 let config = (path as NSString).deletingLastPathComponent + "/config.json"
-                let hp: Hyperparameters? = FileManager.default.fileExists(atPath: config)
-                    ? try Hyperparameters(configJSON: try FileAccess.read(config), path: config) : nil
+                let json = FileManager.default.fileExists(atPath: config) ? try FileAccess.read(config) : nil
+                let (hp, hpError) = try json.map { j in try Checkpoint.derive { try Hyperparameters(configJSON: j, path: config) } }
+                    ?? (nil, nil)
                 format = .safetensors
                 hyperparameters = hp
+                hyperparameterError = hpError
+                declaredArchitecture = hp?.architecture ?? json.flatMap(Checkpoint.modelType)
                 gguf = nil
                 safetensors = [st]
                 files = [file]
-                configPath = hp == nil ? nil : config
+                configPath = json == nil ? nil : config
                 let tok = (path as NSString).deletingLastPathComponent + "/tokenizer.json"
                 tokenizerPath = FileManager.default.fileExists(atPath: tok) ? tok : nil
                 tensors = Checkpoint.describe(safetensors: [st], hyperparameters: hp)

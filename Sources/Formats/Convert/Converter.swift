@@ -12,7 +12,8 @@ public enum Converter {
     /// HF order, GPT-2 weights back in Conv1D layout), tokenizer.json and tokenizer_config.json.
     public static func ggufToHuggingFace(_ ckpt: Checkpoint, output: String, dtype: DType, overwrite: Bool,
                                          progress: Progress? = nil) throws {
-        guard let g = ckpt.gguf, let hp = ckpt.hyperparameters else { throw FormatError.unknownFormat(path: ckpt.path) }
+        guard let g = ckpt.gguf else { throw FormatError.unknownFormat(path: ckpt.path) }
+        let hp = try ckpt.requiredHyperparameters()
         guard targetDTypes.contains(dtype) else { throw FormatError.unsupportedDType(dtype.name, operation: "convert") }
         let dir = try OutputDirectory(path: output, overwrite: overwrite)
         var entries: [SafetensorsWriter.Entry] = []

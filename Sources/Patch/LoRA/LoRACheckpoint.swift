@@ -20,7 +20,7 @@ public enum LoRAExport {
     /// the same form (hashes checked, as `verify`); for another form of the model (a GGUF patch, an HF
     /// base) each adapted tensor's logical shape is checked instead, since LoRA factors are logical.
     public static func adapter(for patch: Patch, base: Checkpoint) throws -> LoRAAdapter {
-        guard let hp = base.hyperparameters else { throw PatchError.adapterMismatch("\(base.path) has no hyper-parameters (config.json)") }
+        let hp = try base.requiredHyperparameters()
         guard TensorNames.family(patch.base.architecture) == hp.family else {
             throw PatchError.adapterMismatch("the patch is for \(patch.base.architecture), the base is \(hp.architecture)")
         }
@@ -59,7 +59,7 @@ public enum LoRAImport {
     /// - Parameter ggufRowOrder: B rows are in GGUF storage order (llama.cpp adapters).
     public static func patch(from adapter: LoRAAdapter, base: Checkpoint, ggufRowOrder: Bool, promoteTo: DType = .f32,
                              metadata: [String: String] = [:]) throws -> Patch {
-        guard let hp = base.hyperparameters else { throw PatchError.adapterMismatch("\(base.path) has no hyper-parameters (config.json)") }
+        let hp = try base.requiredHyperparameters()
         guard ggufRowOrder ? adapter.architecture == hp.architecture : TensorNames.family(adapter.architecture) == hp.family else {
             throw PatchError.adapterMismatch("the adapter is for \(adapter.architecture), the base is \(hp.architecture)")
         }

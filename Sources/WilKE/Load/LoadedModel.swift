@@ -21,7 +21,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// The checkpoint with `patches` applied in memory only (`PatchedWeights`); the file is not changed.
     public init(checkpoint: Checkpoint, patches: [Patch]) throws {
         self.checkpoint = checkpoint
-        guard let hp = checkpoint.hyperparameters else { throw FormatError.missingConfig(path: checkpoint.path) }
+        let hp = try checkpoint.requiredHyperparameters()
         // A config.json gets the engine's stricter reading (activation, rope type, mlp_bias checks).
         if let path = checkpoint.configPath, let data = try? FileAccess.read(path) {
             config = try ModelConfig(hfConfigJSON: data)
