@@ -18,6 +18,14 @@ extension RootCommand {
                 resumes after the last logged edit.
 
                   wilke eval model.gguf --data counterfact.json --edits 64 --method wilke --known-filter --out runs/w64
+                  wilke eval model.gguf --data counterfact.json --edits 128 --known-filter --preserve null-space \\
+                      --norm-anchor --out runs/wilke-ns-nas-128
+                  wilke eval model.gguf --data counterfact.json --edits 128 --known-filter --method memit \\
+                      --preserve null-space --out runs/alphaedit-128
+
+                With --preserve null-space the keys of every edit and roll-back so far are kept per layer (AlphaEdit's \
+                accumulation); with --norm-anchor the anchor's reference edits are the shuffled facts after the \
+                stream and the held-out set.
                 """)
 
         @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
@@ -43,18 +51,16 @@ extension RootCommand {
             for s in file.skipped { printErr("skipped record \(s.index): \(s.reason)") }
             let loaded = try naming(model) { try LoadedModel(path: model) }
             let hp = try tuning.hyperparameters(loaded, method: method, layer: layer)
-            let layers = method == .memit ? hp.memitLayers : layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
-            for l in layers where l < 0 || l >= loaded.config.nLayer {
+            let algorithm = try EditAlgorithm(method: method, hyperparameters: hp, layer: method == .memit ? nil : layer)
+            for l in algorithm.layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }
             let config = EvalConfig(modelPath: model, modelSHA256: EvalConfig.modelDigest(loaded.checkpoint),
                                     dataPath: data, dataSHA256: try naming(data) { try EvalConfig.fileDigest(data) },
                                     edits: edits, seed: seed, method: method, layer: layer, knownFilter: knownFilter,
                                     lenient: lenient, hyperparameters: hp)
-            let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
-            let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
-                solvers[l]?.solver
-            }
+            let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests,
+                                      statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp))
             runner.scanWorkers = BLAS.threads  // the tool runs nothing else beside the evaluation
             var spent: [Double] = []
             let rows = try naming(out) {
