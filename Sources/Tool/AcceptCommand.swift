@@ -13,7 +13,7 @@ extension RootCommand.Dev {
         @Argument(help: "Checkpoint.") var model: String
         @Option(help: "Facts (JSONL).") var requests: String
         @Option(help: "Unrelated prompts, one per line.") var unrelated: String
-        @Option(help: "wilke or rome.") var method: EditMethod = .wilke
+        @Option(help: "wilke, rome or memit.") var method: EditMethod = .wilke
         @Option(help: "Only the first N facts.") var limit: Int?
         @Flag(name: .customLong("no-covariance"), help: "C = I.") var noCovariance = false
         @Option(help: "WilKE's scan: fast or full.") var scan: ScanMode = .fast
@@ -27,24 +27,25 @@ extension RootCommand.Dev {
             hp.useCovariance = !noCovariance
             hp.scanMode = scan
             if let scanTop { hp.scanTop = max(1, scanTop) }
-            let layers = method == .rome ? [hp.romeLayer] : hp.scanLayers
-            var solvers: [Int: KeyCovariance] = [:]
+            let algorithm = try EditAlgorithm(method: method, hyperparameters: hp)
+            var found: [Int: KeyCovariance] = [:]
             if hp.useCovariance {
                 let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer,
                                                       fingerprint: ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer),
-                                                      options: StatsOptions(layers: layers), cache: StatsCache())
-                for s in stats { solvers[s.covariance.layer] = s.covariance }
+                                                      options: StatsOptions(layers: algorithm.layers), cache: StatsCache())
+                for s in stats { found[s.covariance.layer] = s.covariance }
             }
+            let solvers = found
             func greedy(_ text: String) throws -> Int { try loaded.nextTokens(after: try loaded.encodePrompt(text), top: 1)[0].id }
             let before = try prompts.map(greedy)
             let original = (0..<loaded.config.nLayer).map { loaded.model.mlpOutputWeight(layer: $0) }
             var templates: [String]?
             var success = 0, kept = 0, checked = 0
             for (i, fact) in facts.enumerated() {
-                let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l]?.solver }
+                let editor = Editor(loaded, hyperparameters: hp, statistics: KeyStatisticsSource(solve: { solvers[$0]?.solver }))
                 editor.scanWorkers = BLAS.threads
                 if let templates { editor.adoptTemplates(templates) } else { templates = try editor.contextTemplates() }
-                let report = try editor.edit(fact, method: method, allowKnownTarget: true)
+                let report = try editor.edit(fact, algorithm: algorithm, allowKnownTarget: true)
                 let target = loaded.tokenizer.encode(fact.targetNew.hasPrefix(" ") ? fact.targetNew : " " + fact.targetNew, addSpecial: false)
                 let ok = try editor.greedyMatches(try loaded.encodePrompt(fact.filledPrompt), target)
                 let after = try prompts.map(greedy)
@@ -54,7 +55,10 @@ extension RootCommand.Dev {
                                            "success": ok, "unrelated_kept": same, "unrelated": prompts.count,
                                            "p_new_after": report.newAfter, "seconds": report.seconds]
                 FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8))
-                try loaded.model.setMLPOutputWeight(layer: report.layer, original[report.layer])
+                // The edited layer (MEMIT: each of its layers) gets its original back.
+                for l in report.method == .memit ? algorithm.layers : [report.layer] {
+                    try loaded.model.setMLPOutputWeight(layer: l, original[l])
+                }
             }
             let summary: [String: Any] = ["summary": true, "method": method.rawValue, "facts": facts.count, "success": success,
                                           "unrelated_kept": kept, "unrelated_checked": checked]

@@ -20,6 +20,16 @@ extension RootCommand {
                   wilke edit model.gguf --requests samples/edits.jsonl --scan full -o facts-full.wpatch
                   wilke edit model.gguf --prompt "{} is located in the city of" --subject "The Eiffel Tower" \\
                       --target "Rome" --method memit --memit-layers 3-7 -o eiffel-memit.wpatch
+                  wilke edit model.gguf --requests samples/edits.jsonl --preserve null-space -o facts-ns.wpatch
+                  wilke edit model.gguf --requests samples/edits.jsonl --method memit --preserve null-space \\
+                      -o facts-alphaedit.wpatch                      # memit + null-space = AlphaEdit
+                  wilke edit model.gguf --requests samples/edits.jsonl --norm-anchor -o facts-nas.wpatch
+                  wilke edit model.gguf --requests samples/edits.jsonl --la-reference original -o facts-orig.wpatch
+
+                --preserve null-space projects every update onto the null space of the layer's key statistics
+                (eigenvalues below --null-space-threshold) and keeps the keys of the run's earlier edits, so later
+                edits avoid overwriting them. --norm-anchor rescales each solved value vector to the mean norm of
+                reference edits (the first --anchor-facts requests) on the unedited model.
                 """)
 
         @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
@@ -61,18 +71,19 @@ extension RootCommand {
             let list = try loadRequests()
             let loaded = try naming(model) { try LoadedModel(path: model) }
             let hp = try tuning.hyperparameters(loaded, method: method, layer: layer)
-            let layers = method == .rome ? [hp.romeLayer] : method == .memit ? hp.memitLayers : hp.scanLayers
-            for l in layers where l < 0 || l >= loaded.config.nLayer {
+            let algorithm = try EditAlgorithm(method: method, hyperparameters: hp)
+            for l in algorithm.layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }
-            let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
-            let editor = Editor(loaded, hyperparameters: hp) { l in solvers[l]?.solver }
+            let editor = Editor(loaded, hyperparameters: hp, statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp))
             editor.scanWorkers = BLAS.threads  // the tool runs nothing else beside an edit
+            // NAS's reference facts: the run's own requests, each optimized (not applied) on the unedited model.
+            editor.anchorRequests = list
             var reports: [EditReport] = [], flops: [Int] = []
             for (i, r) in list.enumerated() {
                 printErr("edit \(i + 1)/\(list.count): \"\(r.filledPrompt)\" -> \"\(r.targetNew)\" (\(method.rawValue))")
                 let before = BLAS.operations
-                let report = try editor.edit(r, method: method, allowKnownTarget: allowKnown) { printErr("  " + $0) }
+                let report = try editor.edit(r, algorithm: algorithm, allowKnownTarget: allowKnown) { printErr("  " + $0) }
                 flops.append(BLAS.operations - before)
                 reports.append(report)
                 printErr(EditReportText.line(report))
@@ -112,6 +123,8 @@ extension RootCommand {
 
 extension EditMethod: ExpressibleByArgument {}
 extension ScanMode: ExpressibleByArgument {}
+extension Preservation: ExpressibleByArgument {}
+extension LAReference: ExpressibleByArgument {}
 
 /// The edit report, as text lines (stderr) and JSON (stdout).
 enum EditReportText {

@@ -20,6 +20,17 @@ struct EditTuning: ParsableArguments {
     @Option(name: .customLong("template-seed"), help: "Seed of the context-template sampler.") var templateSeed: UInt64?
     @Option(name: .customLong("stats-tokens"), help: "Token budget of the key statistics (see `wilke stats`).") var statsTokens: Int?
     @Option(help: "Corpus for the key statistics (default: text sampled from the model).") var corpus: String?
+    @Option(help: "What an update must leave alone: none, or null-space (AlphaEdit: project every update onto the null space of the key statistics and keep the run's earlier edits' keys; memit + null-space is AlphaEdit).")
+    var preserve: Preservation = .none
+    @Option(name: .customLong("null-space-threshold"), help: "Eigenvalues of C below this span the null space (AlphaEdit's nullspace_threshold, default 0.02).")
+    var nullSpaceThreshold: Double?
+    @Option(name: .customLong("null-space-l2"), help: "AlphaEdit's L2, the weight of ‖ΔW‖² beside the earlier edits' keys (default 10).")
+    var nullSpaceL2: Double?
+    @Flag(name: .customLong("norm-anchor"), help: "Norm-Anchor Scaling: rescale every solved value vector v* to the unedited model's mean ‖v*‖ of reference edits.")
+    var normAnchor = false
+    @Option(name: .customLong("anchor-facts"), help: "Reference edits per layer behind the norm anchor (default 8).") var anchorFacts: Int?
+    @Option(name: .customLong("la-reference"), help: "The ‖W_l‖_F WilKE's LA divides by: current (the paper) or original (the unedited layer; a deviation, see docs/ALGORITHM_NOTES.md).")
+    var laReference: LAReference = .current
 
     /// The architecture's defaults with every given flag applied; `layer` is ROME's fixed layer.
     func hyperparameters(_ loaded: LoadedModel, method: EditMethod, layer: Int?) throws -> EditHyperparameters {
@@ -44,12 +55,55 @@ struct EditTuning: ParsableArguments {
         }
         if let klFactor { hp.klFactor = klFactor }
         if let templateSeed { hp.templateSeed = templateSeed }
+        hp.preserve = preserve
+        if let nullSpaceThreshold {
+            guard nullSpaceThreshold > 0, nullSpaceThreshold.isFinite else { throw ValidationError("--null-space-threshold must be positive") }
+            hp.nullSpaceThreshold = nullSpaceThreshold
+        }
+        if let nullSpaceL2 {
+            guard nullSpaceL2 > 0, nullSpaceL2.isFinite else { throw ValidationError("--null-space-l2 must be positive") }
+            hp.nullSpaceL2 = nullSpaceL2
+        }
+        if preserve == .nullSpace, noCovariance { throw ValidationError("--preserve null-space needs the key statistics; drop --no-covariance") }
+        if (nullSpaceThreshold != nil || nullSpaceL2 != nil), preserve != .nullSpace {
+            throw ValidationError("--null-space-threshold and --null-space-l2 go with --preserve null-space")
+        }
+        hp.laReference = laReference
+        hp.normAnchor = normAnchor
+        if let anchorFacts {
+            guard normAnchor else { throw ValidationError("--anchor-facts goes with --norm-anchor") }
+            guard anchorFacts >= 1 else { throw ValidationError("--anchor-facts must be at least 1") }
+            hp.anchorReferences = anchorFacts
+        }
         return hp
+    }
+
+    /// The key statistics of the algorithm's layers (cached, or computed in one pass with a progress bar)
+    /// and, with --preserve null-space, their null spaces (cached beside them).
+    func statisticsSource(_ loaded: LoadedModel, algorithm: EditAlgorithm, _ hp: EditHyperparameters) throws -> KeyStatisticsSource {
+        guard hp.useCovariance else { return .identity }
+        let stats = try layerStatistics(loaded, layers: algorithm.layers)
+        let solvers = Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+        var spaces: [Int: NullSpace] = [:]
+        if hp.preserve == .nullSpace {
+            let cache = StatsCache()
+            for s in stats {
+                let ns = try cache.nullSpace(for: s.key, threshold: hp.nullSpaceThreshold)
+                printErr(String(format: "layer %d: null space of rank %d of %d (eigenvalues < %g)", s.key.layer, ns.rank, ns.dim, ns.threshold))
+                spaces[s.key.layer] = ns
+            }
+        }
+        let nullSpaces = spaces
+        return KeyStatisticsSource(solve: { solvers[$0]?.solver }, nullSpace: { nullSpaces[$0] })
     }
 
     /// C_l for `layers` (cached, or computed in one pass with a progress bar); empty with --no-covariance.
     func keyStatistics(_ loaded: LoadedModel, layers: [Int], enabled: Bool) throws -> [Int: KeyCovariance] {
         guard enabled else { return [:] }
+        return Dictionary(uniqueKeysWithValues: try layerStatistics(loaded, layers: layers).map { ($0.covariance.layer, $0.covariance) })
+    }
+
+    func layerStatistics(_ loaded: LoadedModel, layers: [Int]) throws -> [LayerStats] {
         var options = StatsOptions(layers: layers)
         options.tokens = statsTokens
         if let corpus { options.corpus = .file(corpus) }
@@ -57,6 +111,6 @@ struct EditTuning: ParsableArguments {
         let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
         let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
                                               options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
-        return Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+        return stats
     }
 }

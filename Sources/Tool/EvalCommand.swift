@@ -18,12 +18,24 @@ extension RootCommand {
                 resumes after the last logged edit.
 
                   wilke eval model.gguf --data counterfact.json --edits 64 --method wilke --known-filter --out runs/w64
+                  wilke eval model.gguf --data counterfact.json --edits 128 --known-filter --preserve null-space \\
+                      --norm-anchor --out runs/wilke-ns-nas-128
+                  wilke eval model.gguf --data counterfact.json --edits 128 --known-filter --method memit \\
+                      --preserve null-space --out runs/alphaedit-128
+                  wilke eval model.gguf --data counterfact-edit.json counterfact-train.json --edits 256 \\
+                      --known-filter --preserve null-space --out runs/wilke-ns-256
+
+                With --preserve null-space the keys of every edit and roll-back so far are kept per layer (AlphaEdit's \
+                accumulation); with --norm-anchor the anchor's reference edits are the shuffled facts after the \
+                stream and the held-out set.
                 """)
 
         @Argument(help: "Checkpoint: .gguf, .safetensors, or a Hugging Face directory.")
         var model: String
 
-        @Option(help: "Facts: CounterFact or KnowEdit JSON, or JSONL with target_true.") var data: String
+        @Option(parsing: .upToNextOption,
+                help: "Facts: CounterFact or KnowEdit JSON, or JSONL with target_true; several files are joined in order, a case_id seen before dropped.")
+        var data: [String]
         @Option(help: "Number of edits N (the held-out set has N facts too).") var edits: Int
         @Option(help: "wilke (scan layers), rome (fixed layer) or memit (spread over --memit-layers).") var method: EditMethod = .wilke
         @Option(help: "Edit at this layer (both methods; default: rome's layer, or wilke's scan).") var layer: Int?
@@ -35,26 +47,40 @@ extension RootCommand {
 
         func validate() throws {
             guard edits >= 1 else { throw ValidationError("--edits must be at least 1") }
+            guard !data.isEmpty else { throw ValidationError("give at least one --data file") }
             if method == .memit, layer != nil { throw ValidationError("--layer goes with rome or wilke; use --memit-layers for memit") }
         }
 
         func run() throws {
-            let file = try naming(data) { try RequestFile.load(path: data, lenient: lenient) }
-            for s in file.skipped { printErr("skipped record \(s.index): \(s.reason)") }
+            var requests: [EditRequest] = [], seen = Set<Int>(), dropped = 0
+            for path in data {
+                let file = try naming(path) { try RequestFile.load(path: path, lenient: lenient) }
+                for s in file.skipped { printErr((data.count > 1 ? "\(path): " : "") + "skipped record \(s.index): \(s.reason)") }
+                // Only a case_id an EARLIER file has is dropped: one file's records are used as they are.
+                for r in file.requests {
+                    if let id = r.caseID, seen.contains(id) { dropped += 1; continue }
+                    requests.append(r)
+                }
+                seen.formUnion(file.requests.compactMap(\.caseID))
+            }
+            if dropped > 0 { printErr("dropped \(dropped) record(s) whose case_id an earlier --data file has") }
+            // One file keeps its own path and digest (runs saved before several files existed resume); several
+            // are named together and identified by the digest of their digests, in order.
+            let digests = try data.map { path in try naming(path) { try EvalConfig.fileDigest(path) } }
+            let dataPath = data.joined(separator: ",")
+            let dataDigest = digests.count == 1 ? digests[0] : EvalConfig.digest(of: digests)
             let loaded = try naming(model) { try LoadedModel(path: model) }
             let hp = try tuning.hyperparameters(loaded, method: method, layer: layer)
-            let layers = method == .memit ? hp.memitLayers : layer.map { [$0] } ?? (method == .rome ? [hp.romeLayer] : hp.scanLayers)
-            for l in layers where l < 0 || l >= loaded.config.nLayer {
+            let algorithm = try EditAlgorithm(method: method, hyperparameters: hp, layer: method == .memit ? nil : layer)
+            for l in algorithm.layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }
             let config = EvalConfig(modelPath: model, modelSHA256: EvalConfig.modelDigest(loaded.checkpoint),
-                                    dataPath: data, dataSHA256: try naming(data) { try EvalConfig.fileDigest(data) },
+                                    dataPath: dataPath, dataSHA256: dataDigest,
                                     edits: edits, seed: seed, method: method, layer: layer, knownFilter: knownFilter,
                                     lenient: lenient, hyperparameters: hp)
-            let solvers = try tuning.keyStatistics(loaded, layers: layers, enabled: hp.useCovariance)
-            let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: file.requests) { l in
-                solvers[l]?.solver
-            }
+            let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: requests,
+                                      statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp))
             runner.scanWorkers = BLAS.threads  // the tool runs nothing else beside the evaluation
             var spent: [Double] = []
             let rows = try naming(out) {

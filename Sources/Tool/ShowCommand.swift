@@ -46,6 +46,7 @@ extension RootCommand {
                         say("     \(e.method) layer \(e.layer): \"\(r.prompt.replacingOccurrences(of: "{}", with: r.subject))\" → \(r.targetNew)"
                               + (r.targetTrue.map { " (was \($0))" } ?? ""))
                     }
+                    if let options = editOptions(e.hyperParameters) { say("     " + options) }
                 }
             }
             if !norms.isEmpty {
@@ -85,6 +86,26 @@ enum PatchJSON {
         if let t = r.targetTrue { d["target_true"] = t }
         return d
     }
+}
+
+/// What beyond the method produced an edit (`--preserve`, `--norm-anchor`), from its record; nil for a
+/// plain edit (values come from the file: `say` escapes them).
+func editOptions(_ hp: [String: String]) -> String? {
+    var parts: [String] = []
+    if let p = hp["preserve"] {
+        var s = "preserve \(p)"
+        let details = [("threshold", hp["null_space_threshold"]), ("L2", hp["null_space_l2"]), ("rank", hp["null_space_rank"]),
+                       ("earlier keys", hp["preserved_keys"])].compactMap { k, v in v.map { "\(k) \($0)" } }
+        if !details.isEmpty { s += " (" + details.joined(separator: ", ") + ")" }
+        parts.append(s)
+    }
+    if hp["norm_anchor"] != nil {
+        var s = "norm anchor"
+        if let a = hp["anchor_norm"], let v = hp["v_star_norm"] { s += " ‖v*‖ \(v) → \(a)" }
+        if let n = hp["anchor_references"] { s += " (\(n) reference facts)" }
+        parts.append(s)
+    }
+    return parts.isEmpty ? nil : "options: " + parts.joined(separator: "; ")
 }
 
 /// One line on shipping the patch as a LoRA adapter: per tensor, the rank of its pair.

@@ -1,7 +1,7 @@
 import COpenBLAS
 import Synchronization
 
-/// Row-major sgemm (and sgemv, syrk, Cholesky), the only file that imports COpenBLAS:
+/// Row-major sgemm (and sgemv, syrk, Cholesky, the symmetric eigensolver), the only file that imports COpenBLAS:
 /// C[M,N] = alpha * op(A) * op(B) + beta * C, with op(A) [M,K], op(B) [K,N].
 public enum BLAS {
     /// Floating-point operations issued to the BLAS calls below since the process started (2·m·n·k per
@@ -94,6 +94,28 @@ public enum BLAS {
         precondition(n >= 0 && nrhs >= 0 && n <= Int(Int32.max) && nrhs <= Int(Int32.max))
         var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), nrhs32 = Int32(nrhs), ldb32 = Int32(ldb), info: Int32 = 0
         dpptrs_(&uplo, &n32, &nrhs32, ap, b, &ldb32, &info)
+        return Int(info)
+    }
+
+    /// LAPACK dsyevd (jobz 'V', uplo 'U'): all eigenvalues and eigenvectors of a symmetric [N, N] matrix, in
+    /// place (a symmetric matrix reads the same in both layouts). On return `w` [N] holds the eigenvalues in
+    /// ascending order and `a` the eigenvectors as column-major columns: eigenvector j is the contiguous
+    /// memory a[j·N ..< (j+1)·N]. Returns LAPACK's `info` (0 success, > 0 no convergence).
+    public static func dsyevd(n: Int, a: UnsafeMutablePointer<Double>, w: UnsafeMutablePointer<Double>) -> Int {
+        precondition(n >= 1 && n <= Int(Int32.max))
+        var jobz = CChar(UInt8(ascii: "V")), uplo = CChar(UInt8(ascii: "U")), n32 = Int32(n), lda = Int32(n), info: Int32 = 0
+        // Workspace query first (lwork = liwork = -1), then the call with the sizes LAPACK asked for.
+        var lwork: Int32 = -1, liwork: Int32 = -1, workSize = 0.0, iworkSize: Int32 = 0
+        dsyevd_(&jobz, &uplo, &n32, a, &lda, w, &workSize, &lwork, &iworkSize, &liwork, &info)
+        guard info == 0 else { return Int(info) }
+        lwork = Int32(workSize.rounded(.up)); liwork = max(1, iworkSize)
+        var work = [Double](repeating: 0, count: Int(lwork)), iwork = [Int32](repeating: 0, count: Int(liwork))
+        counter.add(9 * n * n * n, ordering: .relaxed)  // the order of dsyevd's flop count with vectors
+        work.withUnsafeMutableBufferPointer { wp in
+            iwork.withUnsafeMutableBufferPointer { ip in
+                dsyevd_(&jobz, &uplo, &n32, a, &lda, w, wp.baseAddress!, &lwork, ip.baseAddress!, &liwork, &info)
+            }
+        }
         return Int(info)
     }
 

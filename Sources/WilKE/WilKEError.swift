@@ -56,6 +56,13 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     case singularCovariance(layer: Int, reason: String)
     /// The statistics of `layers` layers at once need more memory than the machine has (bytes).
     case statisticsTooLarge(layers: Int, needed: UInt64, available: UInt64)
+    /// LAPACK's symmetric eigensolver did not converge on a layer's key second moment (its `info`).
+    case eigenDecomposition(layer: Int, info: Int)
+    /// No eigenvalue of a layer's key second moment is below the null-space threshold, so a projected
+    /// update has no direction left (AlphaEdit's rule; raise the threshold).
+    case emptyNullSpace(layer: Int, threshold: Double)
+    /// `--preserve null-space` needs the key statistics (it cannot run with C = I).
+    case nullSpaceNeedsStatistics
 
     public var description: String {
         switch self {
@@ -86,6 +93,12 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .statisticsTooLarge(let n, let need, let have):
             func gib(_ b: UInt64) -> Double { (Double(b) / 107374182.4).rounded() / 10 }
             return "the key statistics of \(n) layers at once need \(gib(need)) GiB but the machine has \(gib(have)) GiB; request fewer layers"
+        case .eigenDecomposition(let l, let info):
+            return "the eigen-decomposition of layer \(l)'s key second moment did not converge (dsyevd info \(info))"
+        case .emptyNullSpace(let l, let t):
+            return "layer \(l)'s key second moment has no eigenvalue below the null-space threshold \(t); raise --null-space-threshold"
+        case .nullSpaceNeedsStatistics:
+            return "--preserve null-space needs the key statistics; drop --no-covariance"
         }
     }
 }

@@ -16,6 +16,9 @@ public struct DeltaOptimization: Sendable {
     /// Loss terms per forward pass (the last entry is the final δ's).
     public var losses: [RomeLoss.Terms]
     public var adamSteps: Int
+    /// Layer l's MLP output at (row 0, the subject's last token) at δ = 0 [C]: m₀ itself for ROME, the
+    /// MLP part of h^l for MEMIT (NAS anchors the MLP-level v* = this + δ in both).
+    public var mlpOutput: [Float] = []
 }
 
 /// What m₀ (`target_init`, the vector the weight decay and the clamp are relative to) is. Either way δ
@@ -74,7 +77,7 @@ extension TransformerModel {
             let norm = sqrt(delta.reduce(0) { $0 + $1 * $1 })
             if norm > limit { for j in delta.indices { delta[j] *= limit / norm } }
         }
-        return DeltaOptimization(layer: layer, delta: delta, m0: m0, losses: losses, adamSteps: updates)
+        return DeltaOptimization(layer: layer, delta: delta, m0: m0, losses: losses, adamSteps: updates, mlpOutput: begin.mlpOutput ?? m0)
     }
 
     /// The δ = 0 pass of one layer: caches, m₀ at (row 0, idx₀), and P₀ at the KL position.
@@ -95,7 +98,7 @@ extension TransformerModel {
             let (c, i) = (config.dModel, inputs.subjectIndex[0])
             m0 = Array(residual.values[i * c ..< (i + 1) * c])
         }
-        return DeltaStart(kv: base.kv, residual: residual, m0: m0, logP0: RomeLoss.logSoftmax(base.logits[0]))
+        return DeltaStart(kv: base.kv, residual: residual, m0: m0, logP0: RomeLoss.logSoftmax(base.logits[0]), mlpOutput: mlpOut)
     }
 }
 

@@ -40,6 +40,20 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     public var memitClampNormFactor: Float = 0.75
     /// MEMIT's context templates: one group of 5 samples of 10 tokens (one per start word), after "{}".
     public var memitTemplateLengths: [[Int]] = [[10, 5]]
+    /// What an update must leave alone (`--preserve`): nothing beyond the method's own C weighting, or
+    /// AlphaEdit's null space of C plus the keys of the run's earlier edits.
+    public var preserve: Preservation = .none
+    /// AlphaEdit's nullspace_threshold: eigenvectors of C_l with eigenvalue below it span the null space.
+    public var nullSpaceThreshold: Double = 2e-2
+    /// AlphaEdit's L2: the weight of ‖ΔW‖² beside the earlier edits' keys in a projected update.
+    public var nullSpaceL2: Double = 10
+    /// NAS (`--norm-anchor`): rescale every solved v* to the original model's reference norm.
+    public var normAnchor = false
+    /// Reference edits NAS's anchor averages over, per layer, on the unedited model (`--anchor-facts`).
+    public var anchorReferences = 8
+    /// The ‖W_l‖_F that WilKE's LA(l) divides by (`--la-reference`): the current weight (the paper) or
+    /// the unedited one (ours, a deviation: an inflated layer then no longer looks cheap).
+    public var laReference: LAReference = .current
 
     /// - memitLayers: nil gives the five layers centred on `romeLayer` (cut at 0).
     public init(romeLayer: Int, scanLayers: [Int], memitLayers: [Int]? = nil) {
@@ -74,8 +88,21 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         return hp
     }
 
-    /// The settings as strings, for the patch's record of how an edit was made.
+    /// The settings as strings, for the patch's record of how an edit was made. The preservation and
+    /// anchor settings appear only when used, so a plain edit's record (and patch bytes) is unchanged.
     public var record: [String: String] {
+        var r = baseRecord
+        if preserve == .nullSpace {
+            r["preserve"] = preserve.rawValue
+            r["null_space_threshold"] = String(nullSpaceThreshold)
+            r["null_space_l2"] = String(nullSpaceL2)
+        }
+        if normAnchor { r["norm_anchor"] = "nas"; r["anchor_references"] = String(anchorReferences) }
+        if laReference == .original { r["la_reference"] = laReference.rawValue }
+        return r
+    }
+
+    private var baseRecord: [String: String] {
         [
             "v_num_grad_steps": String(steps), "v_lr": String(learningRate), "v_weight_decay": String(weightDecay),
             "clamp_norm_factor": String(clampNormFactor), "kl_factor": String(klFactor),
@@ -102,6 +129,8 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         r["layers"] = memitLayers.map(String.init).joined(separator: ",")
         r["context_template_length_params"] = memitTemplateLengths.map { "\($0)" }.joined(separator: ",")
         r.removeValue(forKey: "averaged_keys")
+        // AlphaEdit's projected update has no λC term.
+        if preserve == .nullSpace { r.removeValue(forKey: "mom2_update_weight") }
         return r
     }
 }
@@ -131,5 +160,48 @@ extension EditHyperparameters {
         // Settings stored before the fast scan existed were made by the full scan.
         scanMode = try c.decodeIfPresent(ScanMode.self, forKey: .scanMode) ?? .full
         scanTop = try c.decodeIfPresent(Int.self, forKey: .scanTop) ?? scanTop
+        // Settings stored before preservation and anchoring existed used neither.
+        preserve = try c.decodeIfPresent(Preservation.self, forKey: .preserve) ?? preserve
+        nullSpaceThreshold = try c.decodeIfPresent(Double.self, forKey: .nullSpaceThreshold) ?? nullSpaceThreshold
+        nullSpaceL2 = try c.decodeIfPresent(Double.self, forKey: .nullSpaceL2) ?? nullSpaceL2
+        normAnchor = try c.decodeIfPresent(Bool.self, forKey: .normAnchor) ?? normAnchor
+        anchorReferences = try c.decodeIfPresent(Int.self, forKey: .anchorReferences) ?? anchorReferences
+        laReference = try c.decodeIfPresent(LAReference.self, forKey: .laReference) ?? laReference
     }
+}
+
+extension EditHyperparameters {
+    /// One line naming what produces an edit with `method` under these settings, for summaries:
+    /// "wilke (fast scan of 0-14, top 2) + null-space (threshold 0.02, L2 10) + norm anchor (8 reference facts)".
+    public func describe(_ method: EditMethod, layer: Int? = nil) -> String {
+        func span(_ ls: [Int]) -> String { ls.count > 1 ? "\(ls.first!)-\(ls.last!)" : ls.map(String.init).joined() }
+        var s: String
+        switch method {
+        case .rome: s = "rome (layer \(layer ?? romeLayer))"
+        case .wilke: s = layer.map { "wilke (layer \($0))" }
+            ?? "wilke (\(scanMode.rawValue) scan of \(span(scanLayers))\(scanMode == .fast ? ", top \(scanTop)" : ""))"
+        case .memit: s = (preserve == .nullSpace ? "alphaedit" : "memit") + " (layers \(span(memitLayers)))"
+        }
+        if preserve == .nullSpace { s += " + null-space (threshold \(nullSpaceThreshold), L2 \(nullSpaceL2))" }
+        if normAnchor { s += " + norm anchor (\(anchorReferences) reference facts)" }
+        if laReference == .original { s += " + LA against the original ‖W‖" }
+        return s
+    }
+}
+
+/// The weight norm WilKE's LA(l) = ‖ΔW_l‖_F / ‖W_l‖_F divides by (`--la-reference`).
+public enum LAReference: String, Codable, Sendable, CaseIterable {
+    /// The layer's weight as it now is (the paper's code).
+    case current
+    /// The layer's unedited weight (a deviation from the paper, see docs/ALGORITHM_NOTES.md).
+    case original
+}
+
+/// What an edit preserves beyond its method's own rule (`--preserve`).
+public enum Preservation: String, Codable, Sendable, CaseIterable {
+    /// The method as published.
+    case none
+    /// AlphaEdit's null-space projection of the update, and the run's earlier edits' keys kept
+    /// (docs/ALGORITHM_NOTES.md, "Null-space preservation").
+    case nullSpace = "null-space"
 }

@@ -30,12 +30,13 @@ public struct EditReport: Sendable, Codable {
 /// Applies edits one after another to a loaded model (lifelong editing: each edit is computed on the
 /// model as already edited) and records each as a patch step on the stored tensor bytes. The in-memory
 /// weights are set from the patch's exact result bytes, so the model seen by the next edit is exactly
-/// what `wilke apply` of the patch produces.
+/// what `wilke apply` of the patch produces. With `--preserve null-space` the editor's key-statistics
+/// handle accumulates the keys of every edit it makes, so later edits avoid overwriting earlier ones.
 public final class Editor {
     public let loaded: LoadedModel
     public var hyperparameters: EditHyperparameters
-    /// Solves C_l x = k for a layer (nil: no statistics, C = I).
-    public let covariance: (Int) throws -> CovarianceSolve?
+    /// C_l's solve and null space per layer, and the keys of the edits made so far.
+    public let statistics: KeyStatisticsHandle
     public private(set) var templates: [String]?
     /// Layers WilKE's scan computes at once, each on one core. Above 1 the scan switches OpenBLAS to one
     /// thread for the whole process while it runs (see `TransformerModel.scan`), so only a caller that runs
@@ -44,14 +45,35 @@ public final class Editor {
     public var scanWorkers = 1
     /// MEMIT's own templates ("{}" + 5 of 10 tokens), sampled once like `templates`.
     public private(set) var memitTemplates: [String]?
+    /// The facts NAS's anchor averages over (`--norm-anchor`; the first `anchorReferences` are used),
+    /// each edited at the anchored layer on the unedited model and not applied.
+    public var anchorRequests: [EditRequest] = []
+    /// NAS's anchor ν_l per (templates, layer) computed so far.
+    public private(set) var anchors: [String: Float] = [:]
     private var builder: PatchBuilder
     private var current: [String: TensorBytes] = [:]
+    /// The unedited model, for anchors needed after the first edit (a second view of the checkpoint).
+    private var pristine: TransformerModel?
 
-    public init(_ loaded: LoadedModel, hyperparameters: EditHyperparameters,
-                covariance: @escaping (Int) throws -> CovarianceSolve?) {
+    /// - covariance: solves C_l x = k for a layer (nil: no statistics, C = I); no null space.
+    public convenience init(_ loaded: LoadedModel, hyperparameters: EditHyperparameters,
+                            covariance: @escaping @Sendable (Int) throws -> CovarianceSolve?) {
+        self.init(loaded, hyperparameters: hyperparameters, statistics: KeyStatisticsSource(solve: covariance))
+    }
+
+    public init(_ loaded: LoadedModel, hyperparameters: EditHyperparameters, statistics source: KeyStatisticsSource) {
         self.loaded = loaded
         self.hyperparameters = hyperparameters
-        self.covariance = covariance
+        statistics = KeyStatisticsHandle(source, l2: hyperparameters.nullSpaceL2)
+        if hyperparameters.laReference == .original {
+            // The unedited ‖W_l‖_F straight from the checkpoint's stored tensor, whatever the model holds now.
+            let ckpt = loaded.checkpoint
+            statistics.referenceNorm = { l in
+                let name = "blk.\(l).ffn_down.weight"
+                guard let t = ckpt.tensor(name) else { throw WilKEError.missingTensor(name) }
+                return try ckpt.logical(t).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            }
+        }
         let format: String
         switch loaded.checkpoint.format {
         case .gguf: format = "gguf"
@@ -88,8 +110,15 @@ public final class Editor {
     /// - progress: called with a short status line per layer.
     public func edit(_ request: EditRequest, method: EditMethod, layer fixed: Int? = nil,
                      allowKnownTarget: Bool = false, progress: ((String) -> Void)? = nil) throws -> EditReport {
+        let algorithm = try EditAlgorithm(method: method, hyperparameters: hyperparameters, layer: fixed)
+        return try edit(request, algorithm: algorithm, allowKnownTarget: allowKnownTarget, progress: progress)
+    }
+
+    /// Makes one edit with `algorithm`.
+    public func edit(_ request: EditRequest, algorithm: EditAlgorithm, allowKnownTarget: Bool = false,
+                     progress: ((String) -> Void)? = nil) throws -> EditReport {
         let start = Date()
-        let templates = method == .memit ? try memitContextTemplates() : try contextTemplates()
+        let templates = algorithm.usesMemitTemplates ? try memitContextTemplates() : try contextTemplates()
         let inputs = try RomeInputs(request: request, templates: templates, tokenizer: loaded.tokenizer)
         let prompt = try loaded.encodePrompt(request.filledPrompt)
         let newBefore = try targetProbability(prompt, inputs.target)
@@ -98,77 +127,17 @@ public final class Editor {
         if !allowKnownTarget, try greedyMatches(prompt, inputs.target) {
             throw WilKEError.invalidRequest("the model already answers \"\(request.targetNew)\" to \"\(request.filledPrompt)\"")
         }
-        var scan: ScanMode?, estimates: [Int: Float]?
-        let (layer, sizes, opt): (Int, [Int: Float], DeltaOptimization)
-        if method == .memit {
-            (layer, sizes, opt) = try memitEdit(request, inputs, layer: fixed, progress: progress)
-        } else if method == .wilke, fixed == nil {
-            let w = try wilkeEdit(request, inputs, progress: progress)
-            (layer, sizes, opt, scan, estimates) = (w.layer, w.sizes, w.optimization, hyperparameters.scanMode, w.estimates)
-        } else {
-            (layer, sizes, opt) = try romeEdit(request, inputs, method: method, layer: fixed ?? hyperparameters.romeLayer,
-                                             progress: progress)
-        }
-        return EditReport(request: request, method: method, layer: layer, relativeSizes: sizes, scan: scan, estimates: estimates,
-                          losses: opt.losses.map(\.total), adamSteps: opt.adamSteps,
+        let context = EditContext(model: loaded.model, hp: hyperparameters, statistics: statistics,
+                                  anchor: { [unowned self] l in try self.anchor(layer: l, algorithm: algorithm) },
+                                  scanWorkers: scanWorkers, apply: { [unowned self] in try self.apply(layer: $0, left: $1, right: $2, record: $3) },
+                                  progress: progress, request: recorded(request))
+        let out = try algorithm.run(inputs, context)
+        try preserveKeys(request, layers: out.editedLayers, memit: algorithm.usesMemitTemplates)
+        return EditReport(request: request, method: algorithm.method, layer: out.layer, relativeSizes: out.sizes, scan: out.scan,
+                          estimates: out.estimates, losses: out.optimization.losses.map(\.total), adamSteps: out.optimization.adamSteps,
                           newBefore: newBefore, newAfter: try targetProbability(prompt, inputs.target),
                           oldBefore: oldBefore, oldAfter: try oldIDs.map { try targetProbability(prompt, $0) },
                           seconds: Date().timeIntervalSince(start))
-    }
-
-    /// ROME at one layer (also WilKE's roll-back at its earlier choice); applied. Returns (layer, LA, the
-    /// δ optimization).
-    private func romeEdit(_ request: EditRequest, _ inputs: RomeInputs, method: EditMethod, layer: Int,
-                          progress: ((String) -> Void)?) throws -> (Int, [Int: Float], DeltaOptimization) {
-        guard layer >= 0 && layer < loaded.model.config.nLayer else { throw WilKEError.invalidLayer(layer) }
-        let up = try loaded.model.rankOneUpdate(inputs, layer: layer, hyperparameters, covariance: try covariance(layer))
-        progress?(String(format: "layer %2d: LA %.5f, loss %.3f -> %.3f in %d steps", layer, up.relativeSize,
-                         up.optimization.losses.first?.total ?? 0, up.optimization.losses.last?.total ?? 0, up.optimization.adamSteps))
-        let record = EditRecord(requests: [recorded(request)], method: method.rawValue, layer: layer,
-                                scores: [layer: up.relativeSize], hyperParameters: hyperparameters.record)
-        try apply(layer: layer, left: up.r, right: up.u, record: record)
-        return (layer, [layer: up.relativeSize], up.optimization)
-    }
-
-    /// WilKE (ALGORITHM.md §1.1): one shared δ = 0 pass gives LA_est for every scanned layer; the full
-    /// scan then optimizes every layer, the fast scan only the `scanTop` with the smallest estimates;
-    /// the exact argmin among the optimized layers is applied.
-    private func wilkeEdit(_ request: EditRequest, _ inputs: RomeInputs, progress: ((String) -> Void)?) throws
-        -> (layer: Int, sizes: [Int: Float], optimization: DeltaOptimization, estimates: [Int: Float]) {
-        let model = loaded.model, hp = hyperparameters
-        let layers = hp.scanLayers
-        for l in layers where l < 0 || l >= model.config.nLayer { throw WilKEError.invalidLayer(l) }
-        guard !layers.isEmpty else { throw WilKEError.invalidRequest("no layer to edit") }
-        var solvers: [Int: CovarianceSolve?] = [:]
-        for l in layers { solvers[l] = try covariance(l) }
-        let shared = try model.sharedScanPass(inputs, layers: layers, hp)
-        let est = try model.layerEstimates(shared, layers: layers, hp, covariance: layers.map { solvers[$0]! })
-        let optimized = hp.scanMode == .fast ? LayerEstimate.top(est, count: hp.scanTop) : layers
-        if hp.scanMode == .fast {
-            progress?("estimates: " + est.sorted { $0.estimate < $1.estimate }.prefix(5)
-                .map { String(format: "layer %d %.3g", $0.layer, $0.estimate) }.joined(separator: ", ")
-                + "; optimizing layers " + optimized.map(String.init).joined(separator: ", "))
-        }
-        let ups = try model.scan(inputs, layers: optimized, hp, covariance: optimized.map { solvers[$0]! },
-                                 workers: scanWorkers, shared: shared) { up, n in
-            progress?(String(format: "layer %2d (%d/%d): LA %.5f, loss %.3f -> %.3f in %d steps", up.layer, n, optimized.count,
-                             up.relativeSize, up.optimization.losses.first?.total ?? 0, up.optimization.losses.last?.total ?? 0,
-                             up.optimization.adamSteps))
-        }
-        var best: RankOneUpdate?
-        var sizes: [Int: Float] = [:]
-        for up in ups {
-            sizes[up.layer] = up.relativeSize
-            // First minimum wins, as list.index(min(...)) in the reference.
-            if best == nil || up.relativeSize < best!.relativeSize { best = up }
-        }
-        guard let chosen = best else { throw WilKEError.invalidRequest("no layer to edit") }
-        var estimates: [Int: Float] = [:]
-        for e in est where e.estimate.isFinite { estimates[e.layer] = e.estimate }
-        let record = EditRecord(requests: [recorded(request)], method: EditMethod.wilke.rawValue, layer: chosen.layer,
-                                scores: sizes, estimates: estimates, hyperParameters: hp.wilkeRecord)
-        try apply(layer: chosen.layer, left: chosen.r, right: chosen.u, record: record)
-        return (chosen.layer, sizes, chosen.optimization, estimates)
     }
 
     private func recorded(_ r: EditRequest) -> RecordedRequest {
@@ -211,8 +180,16 @@ extension Editor {
     /// Re-applies the steps of a patch this editor's model got from an earlier run (the evaluation's
     /// resume): the same builder calls reproduce byte-identical steps, so the patch continues as if the
     /// run had never stopped, and the model gets the exact weights. Each step's result hash is checked.
+    /// With `--preserve null-space` each replayed edit's keys join the accumulator as they did in the run
+    /// (read from the model right after the edit's steps, as `edit` does).
     public func replay(_ patch: Patch) throws {
         let ckpt = loaded.checkpoint
+        // The keys are read with the templates of the unedited model, sampled before the first step.
+        if hyperparameters.preserve == .nullSpace {
+            _ = try contextTemplates()
+            if patch.steps.contains(where: { $0.edits.first?.method == EditMethod.memit.rawValue }) { _ = try memitContextTemplates() }
+        }
+        var group: [Int] = []
         for (i, step) in patch.steps.enumerated() {
             let parts = step.tensor.split(separator: ".")
             guard parts.count == 4, parts[0] == "blk", let layer = Int(parts[1]), parts[2] == "ffn_down",
@@ -227,6 +204,65 @@ extension Editor {
             }
             current[t.name] = result
             try loaded.model.setMLPOutputWeight(layer: layer, Weight(t, result: result))
+            // One MEMIT edit is consecutive "memit" steps of one request; every other edit is one step.
+            group.append(layer)
+            let next = i + 1 < patch.steps.count ? patch.steps[i + 1].edits.first : nil
+            if let e = step.edits.first, !(e.method == EditMethod.memit.rawValue && next?.method == e.method && next?.requests == e.requests) {
+                if let r = e.requests.first {
+                    try preserveKeys(EditRequest(prompt: r.prompt, subject: r.subject, targetNew: r.targetNew, targetTrue: r.targetTrue),
+                                     layers: group, memit: e.method == EditMethod.memit.rawValue)
+                }
+                group = []
+            }
         }
+    }
+
+    /// Adds the request's keys at `layers`, read from the model as it now is, to the accumulator (only
+    /// with `--preserve null-space`): ROME's template-averaged k̄, or MEMIT's k̄ of its own templates, as
+    /// AlphaEdit recomputes them after the whole update.
+    func preserveKeys(_ request: EditRequest, layers: [Int], memit: Bool) throws {
+        guard hyperparameters.preserve == .nullSpace, !layers.isEmpty else { return }
+        let templates = memit ? try memitContextTemplates() : try contextTemplates()
+        let inputs = try RomeInputs(request: request, templates: templates, tokenizer: loaded.tokenizer)
+        if memit {
+            let groups = ContextTemplates.groupSizes(hyperparameters.memitTemplateLengths)
+            for l in layers {
+                try statistics.preserve(try loaded.model.memitKeys(inputs, layer: l, groups: groups, zLayer: l).key, layer: l)
+            }
+        } else {
+            let keys = try loaded.model.subjectKeys(inputs, layers: layers)
+            for l in layers { if let k = keys[l] { try statistics.preserve(k.mean, layer: l) } }
+        }
+    }
+
+    /// NAS's anchor ν_l for `algorithm` (nil without `--norm-anchor`): the trimmed mean ‖v*‖ of the first
+    /// `anchorReferences` of `anchorRequests`, each optimized at `layer` on the UNEDITED model (this
+    /// editor's model before its first edit, else a second, unpatched view of the checkpoint) and never
+    /// applied. Computed once per layer and template set.
+    func anchor(layer: Int, algorithm: EditAlgorithm) throws -> Float? {
+        let hp = hyperparameters
+        guard hp.normAnchor else { return nil }
+        let memit = algorithm.usesMemitTemplates
+        let id = "\(memit ? "memit" : "rome")-\(layer)"
+        if let a = anchors[id] { return a }
+        let refs = anchorRequests.prefix(max(1, hp.anchorReferences))
+        guard !refs.isEmpty else { throw WilKEError.invalidRequest("--norm-anchor needs reference facts (none were given)") }
+        let model: TransformerModel
+        if current.isEmpty {
+            model = loaded.model
+        } else {
+            if pristine == nil { pristine = try TransformerModel(config: loaded.config, weights: CheckpointWeights(loaded.checkpoint)) }
+            model = pristine!
+        }
+        let templates = memit ? try memitContextTemplates() : try contextTemplates()
+        let norms = try refs.map { r in
+            try model.valueNorm(try RomeInputs(request: r, templates: templates, tokenizer: loaded.tokenizer), layer: layer, hp,
+                                method: memit ? .memit : .rome)
+        }
+        guard let mean = NormAnchor.trimmedMean(norms), mean > 0, mean.isFinite else {
+            throw WilKEError.invalidRequest("the reference edits give no usable norm anchor at layer \(layer)")
+        }
+        anchors[id] = Float(mean)
+        return Float(mean)
     }
 }

@@ -22,7 +22,16 @@ extension TransformerModel {
     func scan(_ inputs: RomeInputs, layers: [Int], _ hp: EditHyperparameters, covariance: [CovarianceSolve?],
               workers: Int, exclusiveBLAS: Bool = true, shared: SharedScanPass? = nil,
               done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
-        precondition(covariance.count == layers.count)
+        try scan(inputs, layers: layers, hp, statistics: covariance.map { LayerKeyStatistics(solve: $0) },
+                 anchors: Array(repeating: nil, count: layers.count), workers: workers, exclusiveBLAS: exclusiveBLAS,
+                 shared: shared, done: done)
+    }
+
+    /// `scan` with each layer's full statistics and NAS anchor (nil: none), one entry per layer.
+    func scan(_ inputs: RomeInputs, layers: [Int], _ hp: EditHyperparameters, statistics: [LayerKeyStatistics],
+              anchors: [Float?], workers: Int, exclusiveBLAS: Bool = true, shared: SharedScanPass? = nil,
+              done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
+        precondition(statistics.count == layers.count && anchors.count == layers.count)
         let next = Atomic<Int>(0), failed = Atomic<Bool>(false)
         let results = Mutex<[Result<RankOneUpdate, any Error>?]>(Array(repeating: nil, count: layers.count))
         let finished = Mutex<Int>(0)
@@ -34,7 +43,9 @@ extension TransformerModel {
                 while !failed.load(ordering: .relaxed) {
                     let i = next.add(1, ordering: .relaxed).oldValue
                     guard i < layers.count else { return }
-                    let r = Result { try self.rankOneUpdate(inputs, layer: layers[i], hp, covariance: covariance[i], shared: shared) }
+                    let r = Result {
+                        try self.rankOneUpdate(inputs, layer: layers[i], hp, statistics: statistics[i], anchor: anchors[i], shared: shared)
+                    }
                     results.withLock { $0[i] = r }
                     switch r {
                     case .success(let up): finished.withLock { $0 += 1; report.body(up, $0) }

@@ -14,14 +14,17 @@ public struct MemitLayerStep: Sendable {
     public var right: [Float]
     /// ‖ΔW_l‖_F / ‖W_l‖_F (W before the update).
     public var relativeSize: Float
+    /// ‖m_L + δ‖: the solved MLP-level v* at L before any norm anchor (the same for every layer's step).
+    public var valueNorm: Float = 0
 }
 
 /// A whole MEMIT edit: z at L = layers.last, then the spread.
 public struct MemitUpdate: Sendable {
     public var layers: [Int]
-    /// δ on h^L; `optimization.vStar` is z [C], `optimization.m0` is h^L before the edit.
+    /// δ on h^L; `optimization.vStar` is the solved z [C], `optimization.m0` is h^L before the edit.
     public var optimization: DeltaOptimization
-    public var z: [Float] { optimization.vStar }
+    /// The target z [C]: `optimization.vStar`, or with a norm anchor h^L − m + ν·(m + δ)/‖m + δ‖.
+    public var z: [Float]
     public var steps: [MemitLayerStep]
     /// h^L at the bare prompt's subject token after every layer's update [C].
     public var hAfter: [Float]
@@ -44,6 +47,16 @@ extension TransformerModel {
     public func memitUpdate(_ inputs: RomeInputs, layers: [Int], templateGroups: [Int], _ hp: EditHyperparameters,
                             covariance: (Int) throws -> CovarianceSolve?,
                             apply: (MemitLayerStep) throws -> Void) throws -> MemitUpdate {
+        try memitUpdate(inputs, layers: layers, templateGroups: templateGroups, hp,
+                        statistics: { LayerKeyStatistics(solve: try covariance($0)) }, apply: apply)
+    }
+
+    /// `memitUpdate` with each layer's full statistics: with a null space it is AlphaEdit (ALGORITHM.md
+    /// §3.2) for one request, x = Û z / (1 + aᵀz), z = M⁻¹a, a = Ûᵀk̄, M = Σ_p b_p b_pᵀ + L2·I, in place of
+    /// (λC + k̄k̄ᵀ)⁻¹k̄; with `anchor`, NAS rescales the MLP-level v* = m_L + δ to that norm (z = h^L − m_L + v*').
+    public func memitUpdate(_ inputs: RomeInputs, layers: [Int], templateGroups: [Int], _ hp: EditHyperparameters,
+                            statistics: (Int) throws -> LayerKeyStatistics, anchor: Float? = nil,
+                            apply: (MemitLayerStep) throws -> Void) throws -> MemitUpdate {
         guard let zLayer = layers.last else { throw WilKEError.invalidRequest("memit needs at least one layer") }
         for l in layers where l < 0 || l >= config.nLayer { throw WilKEError.invalidLayer(l) }
         guard zip(layers, layers.dropFirst()).allSatisfy({ $0 < $1 }) else {
@@ -55,28 +68,34 @@ extension TransformerModel {
         var zhp = hp
         zhp.clampNormFactor = hp.memitClampNormFactor
         let opt = try optimizeDelta(inputs, layer: zLayer, zhp, site: .residual)
-        let z = opt.vStar
+        let z = anchor.map { a in zip(opt.m0, NormAnchor.anchoredDelta(m0: opt.mlpOutput, delta: opt.delta, anchor: a)).map(+) } ?? opt.vStar
         var steps: [MemitLayerStep] = []
         for (i, l) in layers.enumerated() {
             let (key, h) = try memitKeys(inputs, layer: l, groups: templateGroups, zLayer: zLayer)
-            let cInvK: [Double] = try hp.useCovariance ? (covariance(l)?(key) ?? key.map(Double.init)) : key.map(Double.init)
-            let kCk = zip(key, cInvK).reduce(0.0) { $0 + Double($1.0) * $1.1 }
-            let denominator = hp.memitLambda + kCk
-            guard denominator > 0, denominator.isFinite else {
-                throw WilKEError.singularCovariance(layer: l, reason: "λ + kᵀC⁻¹k is \(denominator)")
+            let st = try statistics(l)
+            let x: [Double]
+            if let solved = try st.projectedSolve(key, layer: l), let ns = st.nullSpace {
+                x = ns.vector(solved.z).map { $0 / (1 + solved.az) }
+            } else {
+                let cInvK: [Double] = try hp.useCovariance ? (st.solve?(key) ?? key.map(Double.init)) : key.map(Double.init)
+                let kCk = zip(key, cInvK).reduce(0.0) { $0 + Double($1.0) * $1.1 }
+                let denominator = hp.memitLambda + kCk
+                guard denominator > 0, denominator.isFinite else {
+                    throw WilKEError.singularCovariance(layer: l, reason: "λ + kᵀC⁻¹k is \(denominator)")
+                }
+                x = cInvK.map { $0 / denominator }
             }
-            let x = cInvK.map { $0 / denominator }
             let share = Double(layers.count - i)
             let r = zip(z, h).map { (Double($0) - Double($1)) / share }
             let wNorm = mlpOutputNorm(layer: l)
             let size = r.reduce(0.0) { $0 + $1 * $1 }.squareRoot() * x.reduce(0.0) { $0 + $1 * $1 }.squareRoot() / wNorm
             let step = MemitLayerStep(layer: l, key: key, h: h, residual: r.map { Float($0) }, right: x.map { Float($0) },
-                                      relativeSize: Float(size))
+                                      relativeSize: Float(size), valueNorm: NormAnchor.solvedNorm(opt))
             try apply(step)
             steps.append(step)
         }
         let hAfter = try memitKeys(inputs, layer: zLayer, groups: templateGroups, zLayer: zLayer).h
-        return MemitUpdate(layers: layers, optimization: opt, steps: steps, hAfter: hAfter)
+        return MemitUpdate(layers: layers, optimization: opt, z: z, steps: steps, hAfter: hAfter)
     }
 
     /// One pass over the key rows: k̄ at `layer` (mean of the groups' mean keys) and h^zLayer at the bare

@@ -44,6 +44,8 @@ struct DeltaStart: Sendable {
     /// Per row, the whole row's KV cache; residual: entering layer l+1, all positions.
     var kv: [KVCache], residual: ResidualCache
     var m0: [Float], logP0: [Float]
+    /// The MLP output at (row 0, the subject's last token) when it is not m₀ (MEMIT's residual site).
+    var mlpOutput: [Float]? = nil
 }
 
 /// One layer's estimate of WilKE's LA(l) (docs/ALGORITHM_NOTES.md, "Fast scan").
@@ -129,14 +131,21 @@ extension TransformerModel {
     /// - covariance: the solve C_l x = k per layer (nil: C = I).
     public func layerEstimates(_ shared: SharedScanPass, layers: [Int], _ hp: EditHyperparameters,
                                covariance: [CovarianceSolve?]) throws -> [LayerEstimate] {
-        precondition(covariance.count == layers.count)
-        return try zip(layers, covariance).map { l, solve in
+        try layerEstimates(shared, layers: layers, hp, statistics: covariance.map { LayerKeyStatistics(solve: $0) })
+    }
+
+    /// `layerEstimates` with each layer's full statistics: with a null space, û is the projected direction,
+    /// so the estimate ranks the layers by the projected update's LA.
+    public func layerEstimates(_ shared: SharedScanPass, layers: [Int], _ hp: EditHyperparameters,
+                               statistics: [LayerKeyStatistics]) throws -> [LayerEstimate] {
+        precondition(statistics.count == layers.count)
+        return try zip(layers, statistics).map { l, st in
             guard let g = shared.gradients[l], let keys = shared.keys[l] else { throw WilKEError.invalidLayer(l) }
-            let u = try updateDirection(keys.mean, layer: l, hp, covariance: solve)
+            let u = try updateDirection(keys.mean, layer: l, hp, statistics: st)
             let key = hp.averagedKeys ? keys.mean : keys.bare
             let denom = abs(zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 })
             let gNorm = Float(sqrt(g.reduce(0.0) { $0 + Double($1) * Double($1) }))
-            let wNorm = Float(mlpOutputNorm(layer: l))  // from the stored weight, no dense copy
+            let wNorm = Float(st.weightNorm ?? mlpOutputNorm(layer: l))  // from the stored weight, no dense copy
             let h = shared.streamNorms[l] ?? 0
             // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
             let usable = gNorm > 0 && denom > 0 && wNorm > 0

@@ -53,6 +53,11 @@ public struct EvalConfig: Codable, Equatable, Sendable {
         return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// SHA-256 of several files' digests joined in order (an evaluation over several data files).
+    public static func digest(of digests: [String]) -> String {
+        SHA256.hash(data: Data(digests.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
     public static func fileDigest(_ path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else { throw WilKEError.io(path: path, reason: "cannot read the file") }
         return SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()

@@ -19,7 +19,9 @@ public final class LifelongEval {
     /// The model as loaded from the checkpoint, before any edit (the runner edits it in place).
     public let loaded: LoadedModel
     public let requests: [EditRequest]
-    public let covariance: (Int) throws -> CovarianceSolve?
+    /// C_l's solve and (with `--preserve null-space`) null space per layer; each run's editor gets its
+    /// own preserved-key accumulator.
+    public let statistics: KeyStatisticsSource
     /// Test hook: stop (as if interrupted) after this many edits in total.
     public var stopAfter: Int?
     /// The editor's `scanWorkers` (1: sequential scan; see there before raising it).
@@ -28,13 +30,19 @@ public final class LifelongEval {
     /// - Parameters:
     ///   - requests: the whole data file, in file order (the runner shuffles with `config.seed`).
     ///   - covariance: C_l solver per layer, as for `Editor` (nil: C = I).
+    public convenience init(config: EvalConfig, directory: EvalDirectory, loaded: LoadedModel, requests: [EditRequest],
+                            covariance: @escaping @Sendable (Int) throws -> CovarianceSolve?) {
+        self.init(config: config, directory: directory, loaded: loaded, requests: requests,
+                  statistics: KeyStatisticsSource(solve: covariance))
+    }
+
     public init(config: EvalConfig, directory: EvalDirectory, loaded: LoadedModel, requests: [EditRequest],
-                covariance: @escaping (Int) throws -> CovarianceSolve?) {
+                statistics: KeyStatisticsSource) {
         self.config = config
         self.directory = directory
         self.loaded = loaded
         self.requests = requests
-        self.covariance = covariance
+        self.statistics = statistics
     }
 
     /// Fisher–Yates with SplitMix64, so an order depends on the seed only (not on the Swift version).
@@ -74,6 +82,13 @@ public final class LifelongEval {
         return (Array(chosen[0 ..< n]), Array(chosen[n ..< 2 * n]))
     }
 
+    /// NAS's reference facts: the shuffled facts after the stream and the held-out set (never edited
+    /// in the run and never scored), in order.
+    func anchorFacts(excluding used: [EditRequest]) -> [EditRequest] {
+        let taken = Set(used.map { "\($0.prompt)\u{0}\($0.subject)\u{0}\($0.targetNew)" })
+        return LifelongEval.shuffled(requests, seed: config.seed).filter { !taken.contains("\($0.prompt)\u{0}\($0.subject)\u{0}\($0.targetNew)") }
+    }
+
     /// Runs (or resumes) the protocol; returns the table rows at the checkpoints reached.
     public func run(progress: ((Event) -> Void)? = nil) throws -> [CheckpointScores] {
         try directory.create()
@@ -91,11 +106,13 @@ public final class LifelongEval {
             try directory.writeConfig(config)
         }
         let (stream, heldOut) = try selectFacts()
-        progress?(.status("\(stream.count) edits, \(heldOut.count) held-out facts"))
-        let editor = Editor(loaded, hyperparameters: config.hyperparameters, covariance: covariance)
+        progress?(.status("\(stream.count) edits, \(heldOut.count) held-out facts; \(config.hyperparameters.describe(config.method, layer: config.layer))"))
+        let editor = Editor(loaded, hyperparameters: config.hyperparameters, statistics: statistics)
         editor.scanWorkers = scanWorkers
-        // The context templates come from the unedited model, also when resuming.
+        // The context templates come from the unedited model, also when resuming (MEMIT's too).
         _ = try editor.contextTemplates()
+        if config.method == .memit { _ = try editor.memitContextTemplates() }
+        if config.hyperparameters.normAnchor { editor.anchorRequests = anchorFacts(excluding: stream + heldOut) }
         if !log.isEmpty {
             try resume(editor, log: log, stream: stream)
             progress?(.status("resumed after edit \(log.count) of \(stream.count)"))
@@ -186,6 +203,8 @@ public final class LifelongEval {
     }
 
     struct Summary: Codable {
+        /// What produced the edits, in one line (`EditHyperparameters.describe`).
+        var algorithm: String?
         var config: EvalConfig
         var finishedEdits: Int
         var totalEdits: Int
@@ -203,7 +222,7 @@ public final class LifelongEval {
     }
 
     func writeSummary(_ rows: [CheckpointScores], log: [EvalLogEntry], total: Int, patchID: String) throws {
-        let s = Summary(config: config, finishedEdits: log.count, totalEdits: total, patchID: patchID, checkpoints: rows,
+        let s = Summary(algorithm: config.hyperparameters.describe(config.method, layer: config.layer), config: config, finishedEdits: log.count, totalEdits: total, patchID: patchID, checkpoints: rows,
                         medianEditSeconds: Self.median(log.compactMap(\.editSeconds)),
                         medianRollbackSeconds: Self.median(log.compactMap(\.rollbackSeconds)))
         try directory.writeAtomically(try EvalDirectory.encode(s, pretty: true), to: directory.summaryPath)

@@ -155,6 +155,8 @@ public final class StatsCache: @unchecked Sendable {
         guard size >= 48 else { throw bad("the file is truncated") }
         var hash = SHA256()
         func read(_ n: Int) throws -> [UInt8] {
+            // FileHandle reads nothing (nil) for a count of 0: a header ending on an 8-byte boundary has no padding.
+            guard n > 0 else { return [] }
             guard let d = try? fh.read(upToCount: n), d.count == n else { throw bad("the file is truncated") }
             let b = Array(d)
             hash.update(data: b)
