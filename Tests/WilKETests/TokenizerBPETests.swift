@@ -62,6 +62,16 @@ struct TokenizerBPETests {
         let badMerge = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}, "pre_tokenizer": {"type": "ByteLevel"}}"#
         #expect(throws: WilKEError.invalidMerge("a b")) { try BPETokenizer(tokenizerJSON: Data(badMerge.utf8)) }
     }
+
+    /// Regression of the `tokenizer` fuzz target's crash (2026-12-07): an id near Int.max sized the id
+    /// table before the gap check, and the allocation of ~10^19 entries trapped. The fuzzer's input (a
+    /// mutated fixture) and a two-token minimal case are now the gap error.
+    @Test func aHugeIdIsAGapNotAnAllocation() throws {
+        let crash = try TokenizerFixtures.data("fuzz-huge-id.json")
+        #expect(throws: WilKEError.malformedTokenizerJSON("the ids have gaps")) { try BPETokenizer(tokenizerJSON: crash) }
+        let huge = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 9000000000000000000}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}"#
+        #expect(throws: WilKEError.malformedTokenizerJSON("the ids have gaps")) { try BPETokenizer(tokenizerJSON: Data(huge.utf8)) }
+    }
 }
 
 @Suite("Tokenizer tokenizer.json pre-tokenizer selection")

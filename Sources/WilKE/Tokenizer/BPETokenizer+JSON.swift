@@ -36,6 +36,9 @@ extension BPETokenizer {
             table.append((content, id))
         }
         let size = (table.map(\.1).max() ?? -1) + 1
+        // Dense ids 0..<size need at least `size` entries: a larger id is a gap, refused before the table
+        // is allocated (an id near Int.max from the file would otherwise ask for exabytes).
+        guard size <= table.count else { throw WilKEError.malformedTokenizerJSON("the ids have gaps") }
         var pieces = [String?](repeating: nil, count: size)
         for (piece, id) in table where pieces[id] == nil { pieces[id] = piece }
         guard pieces.allSatisfy({ $0 != nil }) else { throw WilKEError.malformedTokenizerJSON("the ids have gaps") }
