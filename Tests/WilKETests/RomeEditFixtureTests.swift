@@ -46,25 +46,7 @@ import TestSupport
         func solver(_ layer: Int) throws -> CovarianceSolve {
             let c = try tensor("C.l\(layer)").map(Double.init)
             let n = Int(Double(c.count).squareRoot())
-            return { k in
-                var a = c, b = k.map(Double.init)
-                for col in 0..<n {
-                    let p = (col..<n).max { abs(a[$0 * n + col]) < abs(a[$1 * n + col]) }!
-                    if p != col { for j in 0..<n { a.swapAt(p * n + j, col * n + j) }; b.swapAt(p, col) }
-                    for r in (col + 1)..<n {
-                        let f = a[r * n + col] / a[col * n + col]
-                        for j in col..<n { a[r * n + j] -= f * a[col * n + j] }
-                        b[r] -= f * b[col]
-                    }
-                }
-                var x = [Double](repeating: 0, count: n)
-                for r in stride(from: n - 1, through: 0, by: -1) {
-                    var s = b[r]
-                    for j in (r + 1)..<n { s -= a[r * n + j] * x[j] }
-                    x[r] = s / a[r * n + r]
-                }
-                return x
-            }
+            return { k in NullSpaceTests.gaussSolve(c, k.map(Double.init), n) }
         }
     }
 
