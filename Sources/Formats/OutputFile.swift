@@ -51,6 +51,19 @@ public final class OutputFile {
 
     /// An in-place rewrite of the existing regular file `path`. `expected` is the (device, inode) of
     /// the file as it was read; if the path names another file by commit time, the commit is refused.
+    /// The whole of `bytes` as a new file at `path`: temp file, fsync, rename, and the temp removed on
+    /// any failure (nothing partial is left).
+    public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool, mode: mode_t = 0o644) throws {
+        let out = try OutputFile(path: path, overwrite: overwrite, mode: mode)
+        do {
+            try out.write(bytes)
+            try out.commit()
+        } catch {
+            out.discard()
+            throw error
+        }
+    }
+
     public static func inPlace(_ path: String, expected: (device: UInt64, inode: UInt64)?, allowHardLinks: Bool) throws -> OutputFile {
         guard let real = realpath(path, nil) else { throw FormatError.io(path: path, operation: "resolve", errno: errno) }
         let target = String(cString: real)

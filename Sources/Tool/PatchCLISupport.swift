@@ -33,16 +33,7 @@ func writePatch(_ patch: Patch, to path: String, overwrite: Bool) throws {
         FileHandle.standardOutput.write(Data(bytes))
         return
     }
-    try naming(path) {
-        let out = try OutputFile(path: path, overwrite: overwrite)
-        do {
-            try out.write(bytes)
-            try out.commit()
-        } catch {
-            out.discard()
-            throw error
-        }
-    }
+    try naming(path) { try OutputFile.write(bytes, to: path, overwrite: overwrite) }
 }
 
 /// Outputs are written with write(2): past `ulimit -f` the kernel would kill us with SIGXFSZ before

@@ -50,14 +50,7 @@ extension StatsCache {
         for x in ns.basis { w.write(x) }
         var bytes = w.bytes
         bytes += Array(SHA256.hash(data: bytes))
-        let out = try OutputFile(path: path, overwrite: true)
-        do {
-            try out.write(bytes)
-            try out.commit()
-        } catch {
-            out.discard()
-            throw error
-        }
+        try OutputFile.write(bytes, to: path, overwrite: true)
     }
 
     /// The cached null space, or nil when the file is missing, corrupt or for another key.
