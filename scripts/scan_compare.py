@@ -1,12 +1,14 @@
 """Fast vs full WilKE scan on the same facts (issue #12). Reads one `wilke edit --scan full --json` report per
 case id from a full-scan directory and the fast scan's per-layer estimates, from `wilke dev estimates`
 (JSON lines with case_id) or from `wilke edit --scan fast --json` reports, and prints the comparison table
-(markdown) for the fast scan with --scan-top K.
+(markdown) for the fast scan with --scan-top K and --scan-margin M (the default: K = 3, M = 1.09; M = 0 optimizes
+all K).
 
   python3 scripts/scan_compare.py docs/results/scan-compare/full docs/results/scan-compare/estimates.jsonl \
-      --fast-runs docs/results/scan-compare/fast --k 2
+      --fast-runs docs/results/scan-compare/fast --k 3 --margin 1.09
 
-The fast scan's choice for K is the exact argmin of full's LAs over the K layers with the smallest estimates:
+The fast scan's choice is the exact argmin of full's LAs over the layers it optimizes (the best estimate and
+those of the K best within a factor M of it):
 an optimized layer's LA does not depend on the mode (where a fast run optimized a layer the script prints
 the largest difference from full's LA), so one set of estimates shows every K. When the choice is full's
 layer, the edit is full's edit; otherwise its success is that of a fast run (--fast-runs) that chose the
@@ -38,11 +40,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("full_dir"); ap.add_argument("estimates", help="`wilke dev estimates` JSONL or a folder of fast reports")
     ap.add_argument("--fast-runs", help="folder of `wilke edit --scan fast --json` reports (success where the layers differ)")
-    ap.add_argument("--k", type=int, default=2)
+    ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--margin", type=float, default=1.09)
     a = ap.parse_args()
     est_all = estimates(a.estimates)
     ids = sorted(int(f[:-5]) for f in os.listdir(a.full_dir) if f.endswith(".json") and f[:-5].isdigit())
     rows, n, same, within, succ_same, diffs, hits, tf = [], 0, 0, 0, 0, [], {k: [0, 0] for k in range(1, 6)}, []
+    optimized = []
     for i in ids:
         full = report(a.full_dir, i)
         if not full or i not in est_all:
@@ -55,7 +59,9 @@ def main():
         for k in hits:
             p = min(sorted(ranked[:k]), key=lambda l: la[l])
             hits[k][0] += p == best; hits[k][1] += la[p] <= 1.1 * la[best]
-        pick = min(sorted(ranked[:a.k]), key=lambda l: la[l])
+        chosen = [l for l in ranked[:a.k] if not a.margin or est[l] <= a.margin * est[ranked[0]]]
+        pick = min(sorted(chosen), key=lambda l: la[l])
+        optimized.append(len(chosen))
         run = report(a.fast_runs, i)
         if run:
             diffs += [abs(v - la[int(l)]) / la[int(l)] for l, v in run["relative_update"].items()]
@@ -65,14 +71,16 @@ def main():
         tf.append(full["seconds"])
         yn = lambda b: "?" if b is None else ("yes" if b else "no")
         rows.append(f"| {i} | {best} | {la[best]:.4f} | {pick} | {la[pick]:.4f} | {la[pick] / la[best]:.3f} | "
-                    f"{ranked.index(best) + 1} | {yn(ok_full)} / {yn(ok_fast)} |")
-    print(f"| case id | full's layer | LA (full's layer) | fast's layer (K = {a.k}) | LA (fast's layer) | fast / full | full's layer's rank by LA_est | success full / fast |")
-    print("|---|---|---|---|---|---|---|---|")
+                    f"{ranked.index(best) + 1} | {len(chosen)} | {yn(ok_full)} / {yn(ok_fast)} |")
+    rule = f"K = {a.k}" + (f", M = {a.margin}" if a.margin else "")
+    print(f"| case id | full's layer | LA (full's layer) | fast's layer ({rule}) | LA (fast's layer) | fast / full | full's layer's rank by LA_est | layers optimized | success full / fast |")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if n:
-        print(f"\n{n} facts, K = {a.k}: same layer {same}/{n} ({same / n:.0%}), fast's LA within 10% of full's {within}/{n}, "
+        dist = ", ".join(f"{optimized.count(k)} x {k}" for k in sorted(set(optimized)))
+        print(f"\n{n} facts, {rule}: layers optimized {dist} (mean {sum(optimized) / n:.2f}); same layer {same}/{n} ({same / n:.0%}), fast's LA within 10% of full's {within}/{n}, "
               f"same success {succ_same}/{n}. Same layer (within 10%) for K = "
-              + ", ".join(f"{k}: {v[0]}/{n} ({v[1]})" for k, v in hits.items())
+              + ", ".join(f"{k}: {v[0]}/{n} ({v[1]})" for k, v in hits.items()) + " without a margin"
               + (f". Largest relative difference of an optimized layer's LA between a fast run and full: {max(diffs):.1g}" if diffs else "")
               + ".")
 

@@ -61,6 +61,7 @@ extension RootCommand {
             }
             if method == .wilke, layer != nil { throw ValidationError("--layer goes with --method rome; use --scan-layers for wilke") }
             if method != .wilke, tuning.scanTop != nil { throw ValidationError("--scan-top goes with --method wilke") }
+            if method != .wilke, tuning.scanMargin != nil { throw ValidationError("--scan-margin goes with --method wilke") }
             if method == .memit, layer != nil { throw ValidationError("--layer goes with --method rome; use --memit-layers for memit") }
         }
 

@@ -7,7 +7,9 @@ struct EditTuning: ParsableArguments {
     @Option(name: .customLong("scan-layers"), help: "WilKE's candidate layers, e.g. 0-14 (default: the first half).") var scanLayers: String?
     @Option(help: "WilKE's layer choice: fast (rank the layers by an estimate of LA from one pass at δ = 0, optimize the best --scan-top) or full (optimize every scanned layer, the paper's scan).")
     var scan: ScanMode = .fast
-    @Option(name: .customLong("scan-top"), help: "Layers the fast scan optimizes exactly (default 2).") var scanTop: Int?
+    @Option(name: .customLong("scan-top"), help: "The most layers the fast scan optimizes exactly (default 3).") var scanTop: Int?
+    @Option(name: .customLong("scan-margin"), help: "The fast scan optimizes the best layer by estimate and those of the --scan-top best within this factor of it (default 1.09; 0 optimizes all --scan-top).")
+    var scanMargin: Float?
     @Option(name: .customLong("memit-layers"), help: "MEMIT's layers, e.g. 3-7; z is optimized at the last (default: see docs/ALGORITHM_NOTES.md).") var memitLayers: String?
     @Option(name: .customLong("memit-lambda"), help: "MEMIT's covariance weight λ (mom2_update_weight, default 15000).") var memitLambda: Double?
     @Flag(name: .customLong("no-covariance"), help: "Use C = I instead of the key statistics.") var noCovariance = false
@@ -42,6 +44,12 @@ struct EditTuning: ParsableArguments {
         if let scanTop {
             guard scanTop >= 1 else { throw ValidationError("--scan-top must be at least 1") }
             hp.scanTop = scanTop
+        }
+        if let scanMargin {
+            guard scanMargin == 0 || (scanMargin >= 1 && scanMargin.isFinite) else {
+                throw ValidationError("--scan-margin must be at least 1 (or 0: optimize all --scan-top layers)")
+            }
+            hp.scanMargin = scanMargin == 0 ? nil : scanMargin
         }
         if let memitLayers { hp.memitLayers = try parseLayers(memitLayers, count: n) }
         if let memitLambda { hp.memitLambda = memitLambda }

@@ -10,8 +10,9 @@ public enum EditAlgorithm: Equatable, Sendable {
     /// earlier choice is ROME at that layer, recorded as "wilke").
     case rome(layer: Int, recordedAs: EditMethod = .rome)
     /// WilKE: the rank-one update at the candidate layer with the smallest LA (ALGORITHM.md §1), by the
-    /// fast or the full scan.
-    case wilke(layers: [Int], scan: ScanMode, top: Int)
+    /// fast or the full scan; the fast scan optimizes at most `top` layers, those within `margin` of the
+    /// best estimate (nil: all `top`).
+    case wilke(layers: [Int], scan: ScanMode, top: Int, margin: Float?)
     /// MEMIT over ascending `layers`, z at the last (ALGORITHM.md §3.1); AlphaEdit with a null space.
     case memit(layers: [Int])
 
@@ -23,7 +24,7 @@ public enum EditAlgorithm: Equatable, Sendable {
         case .wilke:
             if let fixed { self = .rome(layer: fixed, recordedAs: .wilke) } else {
                 guard !hp.scanLayers.isEmpty else { throw WilKEError.invalidRequest("no layer to edit") }
-                self = .wilke(layers: hp.scanLayers, scan: hp.scanMode, top: hp.scanTop)
+                self = .wilke(layers: hp.scanLayers, scan: hp.scanMode, top: hp.scanTop, margin: hp.scanMargin)
             }
         case .memit:
             let layers = hp.memitLayers
@@ -48,7 +49,7 @@ public enum EditAlgorithm: Equatable, Sendable {
     public var layers: [Int] {
         switch self {
         case .rome(let l, _): [l]
-        case .wilke(let ls, _, _): ls
+        case .wilke(let ls, _, _, _): ls
         case .memit(let ls): ls
         }
     }
@@ -103,7 +104,8 @@ extension EditAlgorithm {
     func run(_ inputs: RomeInputs, _ context: EditContext) throws -> EditOutcome {
         switch self {
         case .rome(let layer, let method): return try runROME(inputs, layer: layer, method: method, context)
-        case .wilke(let layers, let scan, let top): return try runWilKE(inputs, layers: layers, scan: scan, top: top, context)
+        case .wilke(let layers, let scan, let top, let margin):
+            return try runWilKE(inputs, layers: layers, scan: scan, top: top, margin: margin, context)
         case .memit(let layers): return try runMEMIT(inputs, layers: layers, context)
         }
     }
@@ -136,10 +138,10 @@ extension EditAlgorithm {
     }
 
     /// WilKE (ALGORITHM.md §1.1): one shared δ = 0 pass gives LA_est for every scanned layer; the full
-    /// scan then optimizes every layer, the fast scan only the `top` with the smallest estimates; the
-    /// exact argmin among the optimized layers is applied. With a null space every LA is the projected
+    /// scan then optimizes every layer, the fast scan only the best estimate and those of the `top` best within
+    /// a factor `margin` of it; the exact argmin among the optimized layers is applied. With a null space every LA is the projected
     /// update's.
-    private func runWilKE(_ inputs: RomeInputs, layers: [Int], scan: ScanMode, top: Int, _ c: EditContext) throws -> EditOutcome {
+    private func runWilKE(_ inputs: RomeInputs, layers: [Int], scan: ScanMode, top: Int, margin: Float?, _ c: EditContext) throws -> EditOutcome {
         let model = c.model, hp = c.hp
         for l in layers where l < 0 || l >= model.config.nLayer { throw WilKEError.invalidLayer(l) }
         guard !layers.isEmpty else { throw WilKEError.invalidRequest("no layer to edit") }
@@ -147,7 +149,7 @@ extension EditAlgorithm {
         for l in layers { stats[l] = try c.statistics.layer(l) }
         let shared = try model.sharedScanPass(inputs, layers: layers, hp)
         let est = try model.layerEstimates(shared, layers: layers, hp, statistics: layers.map { stats[$0]! })
-        let optimized = scan == .fast ? LayerEstimate.top(est, count: top) : layers
+        let optimized = scan == .fast ? LayerEstimate.top(est, count: top, margin: margin) : layers
         if scan == .fast {
             c.progress?("estimates: " + est.sorted { $0.estimate < $1.estimate }.prefix(5)
                 .map { String(format: "layer %d %.3g", $0.layer, $0.estimate) }.joined(separator: ", ")

@@ -30,8 +30,13 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     public var scanLayers: [Int]
     /// How WilKE picks its layer among `scanLayers` (`--scan`).
     public var scanMode: ScanMode = .fast
-    /// The fast scan's number of layers optimized exactly (`--scan-top`), the best by LA_est.
-    public var scanTop = 2
+    /// The most layers the fast scan optimizes exactly (`--scan-top`), the best by LA_est.
+    public var scanTop = 3
+    /// The fast scan optimizes the best layer by LA_est and each other of the `scanTop` best whose estimate
+    /// is within this factor of it (`--scan-margin`); nil optimizes all `scanTop`. The default 1.09 keeps
+    /// every layer whose exact LA could still come out more than 10% below the best estimate's, at two
+    /// standard deviations of the estimate's measured error (docs/ALGORITHM_NOTES.md, "Fast scan").
+    public var scanMargin: Float? = 1.09
     /// MEMIT's layers, ascending; z is optimized at the last one, L (`--memit-layers`).
     public var memitLayers: [Int]
     /// MEMIT's mom2_update_weight λ in ΔW = R Kᵀ (λC + KKᵀ)⁻¹ (`--memit-lambda`).
@@ -117,7 +122,10 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     public var wilkeRecord: [String: String] {
         var r = record
         r["scan"] = scanMode.rawValue
-        if scanMode == .fast { r["scan_top"] = String(scanTop) }
+        if scanMode == .fast {
+            r["scan_top"] = String(scanTop)
+            if let scanMargin { r["scan_margin"] = String(scanMargin) }
+        }
         return r
     }
 
@@ -159,7 +167,9 @@ extension EditHyperparameters {
         memitTemplateLengths = try c.decodeIfPresent([[Int]].self, forKey: .memitTemplateLengths) ?? memitTemplateLengths
         // Settings stored before the fast scan existed were made by the full scan.
         scanMode = try c.decodeIfPresent(ScanMode.self, forKey: .scanMode) ?? .full
-        scanTop = try c.decodeIfPresent(Int.self, forKey: .scanTop) ?? scanTop
+        scanTop = try c.decodeIfPresent(Int.self, forKey: .scanTop) ?? 2
+        // Settings stored before the margin existed optimized all of their top K.
+        scanMargin = try c.decodeIfPresent(Float.self, forKey: .scanMargin)
         // Settings stored before preservation and anchoring existed used neither.
         preserve = try c.decodeIfPresent(Preservation.self, forKey: .preserve) ?? preserve
         nullSpaceThreshold = try c.decodeIfPresent(Double.self, forKey: .nullSpaceThreshold) ?? nullSpaceThreshold
@@ -172,14 +182,16 @@ extension EditHyperparameters {
 
 extension EditHyperparameters {
     /// One line naming what produces an edit with `method` under these settings, for summaries:
-    /// "wilke (fast scan of 0-14, top 2) + null-space (threshold 0.02, L2 10) + norm anchor (8 reference facts)".
+    /// "wilke (fast scan of 0-14, top 3 within 1.09x) + null-space (threshold 0.02, L2 10) + norm anchor (8 reference facts)".
     public func describe(_ method: EditMethod, layer: Int? = nil) -> String {
         func span(_ ls: [Int]) -> String { ls.count > 1 ? "\(ls.first!)-\(ls.last!)" : ls.map(String.init).joined() }
         var s: String
         switch method {
         case .rome: s = "rome (layer \(layer ?? romeLayer))"
-        case .wilke: s = layer.map { "wilke (layer \($0))" }
-            ?? "wilke (\(scanMode.rawValue) scan of \(span(scanLayers))\(scanMode == .fast ? ", top \(scanTop)" : ""))"
+        case .wilke:
+            var scan = "\(scanMode.rawValue) scan of \(span(scanLayers))"
+            if scanMode == .fast { scan += ", top \(scanTop)" + (scanMargin.map { String(format: " within %.2fx", $0) } ?? "") }
+            s = layer.map { "wilke (layer \($0))" } ?? "wilke (\(scan))"
         case .memit: s = (preserve == .nullSpace ? "alphaedit" : "memit") + " (layers \(span(memitLayers)))"
         }
         if preserve == .nullSpace { s += " + null-space (threshold \(nullSpaceThreshold), L2 \(nullSpaceL2))" }

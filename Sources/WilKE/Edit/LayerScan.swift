@@ -32,11 +32,24 @@ extension TransformerModel {
               anchors: [Float?], workers: Int, exclusiveBLAS: Bool = true, shared: SharedScanPass? = nil,
               done: @escaping (RankOneUpdate, Int) -> Void) throws -> [RankOneUpdate] {
         precondition(statistics.count == layers.count && anchors.count == layers.count)
+        let n = max(1, min(workers, layers.count))
+        // A last round with fewer layers than workers (the fast scan's third layer on 2 cores) runs on its
+        // own with BLAS threaded as usual, instead of on one core beside idle ones.
+        let tail = layers.count % n
+        if n > 1 && exclusiveBLAS && tail > 0 && layers.count > n {
+            let split = layers.count - tail
+            let head = try scan(inputs, layers: Array(layers[..<split]), hp, statistics: Array(statistics[..<split]),
+                                anchors: Array(anchors[..<split]), workers: n, exclusiveBLAS: true, shared: shared, done: done)
+            let rest = try scan(inputs, layers: Array(layers[split...]), hp, statistics: Array(statistics[split...]),
+                                anchors: Array(anchors[split...]), workers: tail, exclusiveBLAS: true, shared: shared) { up, k in
+                done(up, split + k)
+            }
+            return head + rest
+        }
         let next = Atomic<Int>(0), failed = Atomic<Bool>(false)
         let results = Mutex<[Result<RankOneUpdate, any Error>?]>(Array(repeating: nil, count: layers.count))
         let finished = Mutex<Int>(0)
         let report = SerializedCallback(body: done)
-        let n = max(1, min(workers, layers.count))
         // One worker runs inline on the caller's thread: the sequential scan is the same loop.
         let run = {
             DispatchQueue.concurrentPerform(iterations: n) { _ in

@@ -2,8 +2,8 @@ import Foundation
 
 /// How WilKE picks its layer (`--scan`).
 public enum ScanMode: String, Codable, Sendable, CaseIterable {
-    /// Rank every candidate by the estimate LA_est(l) from one pass at δ = 0, optimize only
-    /// the `scanTop` best and take the exact argmin among them.
+    /// Rank every candidate by the estimate LA_est(l) from one pass at δ = 0, optimize only the best
+    /// (and those of the `scanTop` best within `scanMargin` of it) and take the exact argmin among them.
     case fast
     /// The paper's scan: optimize δ at every candidate layer and take the exact argmin.
     case full
@@ -161,9 +161,12 @@ extension TransformerModel {
 }
 
 extension LayerEstimate {
-    /// The `count` layers with the smallest estimates (ties: the lower layer), in layer order.
-    public static func top(_ estimates: [LayerEstimate], count: Int) -> [Int] {
-        let ranked = estimates.sorted { ($0.estimate, $0.layer) < ($1.estimate, $1.layer) }
-        return ranked.prefix(max(1, count)).map(\.layer).sorted()
+    /// Of the `count` layers with the smallest estimates (ties: the lower layer), the best and each whose
+    /// estimate is at most `margin` times the best's (nil: all `count`), in layer order.
+    public static func top(_ estimates: [LayerEstimate], count: Int, margin: Float? = nil) -> [Int] {
+        let ranked = estimates.sorted { ($0.estimate, $0.layer) < ($1.estimate, $1.layer) }.prefix(max(1, count))
+        guard let best = ranked.first?.estimate else { return [] }
+        let kept = margin.map { m in ranked.filter { $0.estimate <= m * best } } ?? Array(ranked)
+        return kept.map(\.layer).sorted()
     }
 }

@@ -38,7 +38,10 @@ public struct EvalConfig: Codable, Equatable, Sendable {
         if lenient != other.lenient { out.append("lenient") }
         // Only WilKE scans: a ROME / MEMIT run saved before the scan settings existed still resumes.
         var mine = hyperparameters
-        if method != .wilke || layer != nil { (mine.scanMode, mine.scanTop) = (other.hyperparameters.scanMode, other.hyperparameters.scanTop) }
+        if method != .wilke || layer != nil {
+            let o = other.hyperparameters
+            (mine.scanMode, mine.scanTop, mine.scanMargin) = (o.scanMode, o.scanTop, o.scanMargin)
+        }
         if mine != other.hyperparameters { out.append("hyper-parameters") }
         return out
     }
