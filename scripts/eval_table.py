@@ -25,6 +25,10 @@ def rows(d):
     elif method == "memit":
         ls = cfg["hyperparameters"].get("memitLayers", [])
         method += f" (layers {ls[0]}-{ls[-1]})" if ls else ""
+    # Runs that say what produced them (method, scan rule, null space, anchor) are named by that line.
+    summary = os.path.join(d, "summary.json")
+    if os.path.exists(summary) and json.load(open(summary)).get("algorithm"):
+        method = json.load(open(summary))["algorithm"]
     out = []
     for i, e in enumerate(log):
         if e.get("ers") is None:
