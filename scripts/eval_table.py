@@ -27,8 +27,8 @@ def rows(d):
         method += f" (layers {ls[0]}-{ls[-1]})" if ls else ""
     # Runs that say what produced them (method, scan rule, null space, anchor) are named by that line.
     summary = os.path.join(d, "summary.json")
-    if os.path.exists(summary) and json.load(open(summary)).get("algorithm"):
-        method = json.load(open(summary))["algorithm"]
+    named = json.load(open(summary)).get("algorithm") if os.path.exists(summary) else None
+    method = named or method
     out = []
     for i, e in enumerate(log):
         if e.get("ers") is None:
