@@ -21,9 +21,9 @@ public struct BaseComparison: Equatable, Sendable {
 public enum PatchRebase {
     public static func rebase(_ patch: Patch, from source: Checkpoint, onto target: Checkpoint, promoteTo: DType? = nil)
         throws -> (patch: Patch, comparisons: [BaseComparison], droppedForwardResidues: Int) {
-        let hs = try source.requiredHyperparameters(), ht = try target.requiredHyperparameters()
-        guard hs.family == ht.family, hs.layers == ht.layers, hs.dModel == ht.dModel else {
-            throw PatchError.incompatibleBase("the source is \(hs.architecture) (\(hs.layers) layers, d \(hs.dModel)), the target \(ht.architecture) (\(ht.layers) layers, d \(ht.dModel))")
+        let hs = try source.requiredConfig(), ht = try target.requiredConfig()
+        guard hs.family == ht.family, hs.nLayer == ht.nLayer, hs.dModel == ht.dModel else {
+            throw PatchError.incompatibleBase("the source is \(hs.architecture.rawValue) (\(hs.nLayer) layers, d \(hs.dModel)), the target \(ht.architecture.rawValue) (\(ht.nLayer) layers, d \(ht.dModel))")
         }
         let v = try CheckpointPatching.verify(patch, against: source)
         if let t = v.tensors.first(where: { $0.state != .clean }) {
