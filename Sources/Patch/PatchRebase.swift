@@ -63,8 +63,8 @@ public enum PatchRebase {
     /// Element-wise comparison of two forms of one weight, in logical order.
     static func compare(_ a: Checkpoint, _ ta: CheckpointTensor, _ b: Checkpoint, _ tb: CheckpointTensor) throws -> BaseComparison {
         let (sa, sb) = (try a.floats(ta), try b.floats(tb))
-        let wa = Checkpoint.logical(sa, of: ta), wb = Checkpoint.logical(sb, of: tb)
-        let ea = Checkpoint.logical(rounding(sa, ta.dtype), of: ta), eb = Checkpoint.logical(rounding(sb, tb.dtype), of: tb)
+        let wa = ta.layout.logical(sa, shape: ta.shape), wb = tb.layout.logical(sb, shape: tb.shape)
+        let ea = ta.layout.logical(rounding(sa, ta.dtype), shape: ta.shape), eb = tb.layout.logical(rounding(sb, tb.dtype), shape: tb.shape)
         var worst = 0.0, ratio = 0.0
         for i in wa.indices {
             let d = abs(Double(wa[i]) - Double(wb[i]))

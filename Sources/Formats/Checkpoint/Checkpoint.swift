@@ -199,32 +199,9 @@ public final class Checkpoint: @unchecked Sendable {
     }
 
     /// The logical matrix W [out, in] row-major in Hugging Face's row order: Conv1D storage is
-    /// transposed and GGUF's Q/K row permutation undone. Non-matrices come back as stored.
+    /// transposed and GGUF's Q/K row permutation undone (`StorageLayout.logical`). Non-matrices come
+    /// back as stored.
     public func logical(_ t: CheckpointTensor) throws -> [Float] {
-        Checkpoint.logical(try floats(t), of: t)
-    }
-
-    /// `stored` (f32 values of `t` in storage order, e.g. after a patch) as the logical matrix.
-    public static func logical(_ stored: [Float], of t: CheckpointTensor) -> [Float] {
-        guard t.shape.count == 2 else { return stored }
-        let (rows, cols) = (t.shape[0], t.shape[1])
-        switch t.layout {
-        case .rowMajor, .vector: return stored
-        case .conv1D:  // stored [in, out]
-            var out = [Float](repeating: 0, count: stored.count)
-            for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = stored[r * cols + c] } }
-            return out
-        case .permutedRows:
-            var out = [Float](repeating: 0, count: stored.count)
-            stored.withUnsafeBufferPointer { i in
-                out.withUnsafeMutableBufferPointer { o in
-                    for r in 0..<rows {
-                        let s = t.layout.storageRow(r, rows: rows)
-                        (o.baseAddress! + r * cols).update(from: i.baseAddress! + s * cols, count: cols)
-                    }
-                }
-            }
-            return out
-        }
+        try t.layout.logical(data(t), dtype: t.dtype, shape: t.shape)
     }
 }

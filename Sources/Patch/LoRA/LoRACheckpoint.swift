@@ -4,13 +4,13 @@ import Formats
 // order, and the conversions patch → adapter (export) and adapter → patch (import).
 
 extension Checkpoint {
-    /// The GGUF storage permutation of a canonical tensor's rows in this model's GGUF form (llama Q/K),
-    /// whatever form this checkpoint is in; nil when rows are stored in Hugging Face order.
-    public func ggufRowPermutation(_ canonical: String) -> RowPermutation? {
+    /// The layout of a canonical tensor in this model's GGUF form when it permutes the rows (llama
+    /// Q/K), whatever form this checkpoint is in; nil when rows are stored in Hugging Face order.
+    public func ggufRowPermutation(_ canonical: String) -> StorageLayout? {
         guard let hp = config else { return nil }
         let layout = TensorNames.layout(canonical: canonical, architecture: hp.architecture, isGGUF: true, rank: 2,
                                         heads: hp.nHead, kvHeads: hp.nKVHead)
-        if case let .permutedRows(heads) = layout { return .llamaRope(heads: heads) }
+        if case .permutedRows = layout { return layout }
         return nil
     }
 }
