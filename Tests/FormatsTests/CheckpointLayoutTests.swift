@@ -42,4 +42,21 @@ import Testing
         #expect(TensorNames.layout(canonical: "blk.0.attn_k.weight", architecture: .qwen2, isGGUF: true, rank: 2, heads: 9, kvHeads: 3) == .rowMajor)
         #expect(TensorNames.layout(canonical: "blk.0.attn_norm.weight", architecture: .llama, isGGUF: true, rank: 1, heads: 9, kvHeads: 3) == .vector)
     }
+
+    /// The one bytes -> logical conversion agrees with the one addressing function for every layout:
+    /// logical (i, j) is stored element storageIndex(i, j), from f32 values and from F16 bytes alike.
+    @Test(arguments: [StorageLayout.rowMajor, .conv1D, .permutedRows(heads: 2), .permutedRows(heads: 1)])
+    func logicalReadsThroughStorageIndex(layout: StorageLayout) throws {
+        let (rows, cols) = (8, 5)
+        let stored = (0..<(rows * cols)).map { Float($0) }
+        let shape = layout.isTransposed ? [cols, rows] : [rows, cols]
+        let w = layout.logical(stored, shape: shape)
+        let bytes = stored.flatMap { v in withUnsafeBytes(of: Float16(v).bitPattern.littleEndian, Array.init) }
+        let fromBytes = try bytes.withUnsafeBytes { try layout.logical($0, dtype: .f16, shape: shape) }
+        for i in 0..<rows { for j in 0..<cols {
+            #expect(w[i * cols + j] == stored[layout.storageIndex(row: i, col: j, rows: rows, cols: cols)], "\(layout) (\(i), \(j))")
+        } }
+        #expect(fromBytes == w)
+        #expect(StorageLayout.vector.logical(stored, shape: [rows * cols]) == stored)
+    }
 }
