@@ -67,9 +67,23 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
 
     // Checkpoints
     case missingConfig(path: String)
-    case invalidConfig(path: String, reason: String)
+    /// config.json does not parse as a JSON object.
+    case invalidConfigJSON(path: String)
     case unsupportedArchitecture(String, supported: [String])
+    /// A required key (GGUF `<arch>.block_count`, config.json `hidden_size`, ...) is absent.
     case missingHyperparameter(String)
+    /// A config.json key holds another JSON type than the quantity needs.
+    case invalidHyperparameter(String, expected: String)
+    /// A size (layers, heads, widths, vocabulary, context) is zero or negative.
+    case nonPositiveHyperparameter(String, value: Int)
+    case kvHeadsDoNotDivide(heads: Int, kvHeads: Int)
+    /// `heads` of `headDim` do not make `dModel` (GPT-2 / GPT-J, or a llama file without a head size).
+    case headsDoNotTile(heads: Int, headDim: Int, dModel: Int)
+    case invalidRotaryDim(Int, headDim: Int)
+    // What the engine does not compute (`ModelConfig.checkEngineSupport`); header tools still read such models.
+    case unsupportedActivation(String, supported: String)
+    case unsupportedRopeType(String)
+    case unsupportedMLPBias
 
     public var description: String {
         switch self {
@@ -138,10 +152,19 @@ public enum FormatError: Error, Equatable, CustomStringConvertible {
         case let .byteCountMismatch(dtype, elements, expected, found):
             return "\(elements) elements of \(dtype) take \(expected) bytes, but the buffer has \(found)"
         case let .missingConfig(path): return "\(path): config.json is missing"
-        case let .invalidConfig(path, reason): return "\(path): invalid config: \(reason)"
+        case let .invalidConfigJSON(path): return "\(path): invalid config: not a JSON object"
         case let .unsupportedArchitecture(name, supported):
             return "unsupported architecture '\(shown(name))' (supported: \(supported.joined(separator: ", ")))"
         case let .missingHyperparameter(key): return "missing hyper-parameter '\(shown(key))'"
+        case let .invalidHyperparameter(key, expected): return "hyper-parameter '\(shown(key))' is not \(expected)"
+        case let .nonPositiveHyperparameter(name, value): return "hyper-parameter \(name) must be positive, got \(value)"
+        case let .kvHeadsDoNotDivide(heads, kvHeads): return "\(heads) attention heads are not a multiple of \(kvHeads) key/value heads"
+        case let .headsDoNotTile(heads, headDim, dModel): return "\(heads) heads of \(headDim) do not tile d_model \(dModel)"
+        case let .invalidRotaryDim(dim, headDim): return "rotary dim \(dim) must be even, positive and at most the head dim \(headDim)"
+        case let .unsupportedActivation(name, supported):
+            return "activation \(shown(name)) is not supported (this architecture runs \(supported))"
+        case let .unsupportedRopeType(kind): return "rope type \(shown(kind)) is not supported (plain RoPE only)"
+        case .unsupportedMLPBias: return "MLP biases (mlp_bias) are not supported"
         }
     }
 }

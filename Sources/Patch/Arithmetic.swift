@@ -82,13 +82,11 @@ enum DeltaKernel {
         let k = step.rank
         var scaled = [Float](repeating: 0, count: step.rows * k)
         for i in 0..<step.rows {
-            let r = step.layout.rowPermutation?.storageRow(i, rows: step.rows) ?? i
+            let r = step.layout.storageRow(i, rows: step.rows)
             for t in 0..<k { scaled[r * k + t] = step.u[i * k + t] * step.scale }
         }
-        switch step.layout.order {
-        case .rowMajor: return Factors(a: scaled, b: step.v, storageRows: step.rows, storageCols: step.cols, rank: k)
-        case .transposed: return Factors(a: step.v, b: scaled, storageRows: step.cols, storageCols: step.rows, rank: k)
-        }
+        if step.layout.isTransposed { return Factors(a: step.v, b: scaled, storageRows: step.cols, storageCols: step.rows, rank: k) }
+        return Factors(a: scaled, b: step.v, storageRows: step.rows, storageCols: step.cols, rank: k)
     }
 
     /// Runs the chain over `x` ([storageRows * storageCols] f32, storage order) in place. Rows are

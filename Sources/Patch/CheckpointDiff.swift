@@ -119,7 +119,7 @@ public enum CheckpointDiff {
     }
 
     /// One step from `base` to exactly `target` ([rows, cols] logical, same layout).
-    static func extractStep(_ name: String, layout: StepLayout, base: TensorBytes, target: TensorBytes, maxRank: Int) throws -> PatchStep {
+    static func extractStep(_ name: String, layout: StorageLayout, base: TensorBytes, target: TensorBytes, maxRank: Int) throws -> PatchStep {
         guard ElementCodec.floatTypes.contains(target.dtype) else {
             throw PatchError.notExtractable(tensor: name, reason: "its new type \(target.dtype.name) is not F32, F16 or BF16")
         }
@@ -136,7 +136,7 @@ public enum CheckpointDiff {
             let d = y[e] - x[e]
             delta[e] = d.isFinite ? d : 0
         }
-        let (sr, sc) = layout.order == .rowMajor ? (base.rows, base.cols) : (base.cols, base.rows)
+        let (sr, sc) = layout.isTransposed ? (base.cols, base.rows) : (base.rows, base.cols)
         let approx = LowRankApproximation(delta, rows: sr, cols: sc, sketch: maxRank + 8)
         let k = min(maxRank, approx.numericalRank())
         guard k > 0 else { return dense }
@@ -144,14 +144,14 @@ public enum CheckpointDiff {
         let l = approx.rank
         var u = [Float](repeating: 0, count: base.rows * k), v = [Float](repeating: 0, count: base.cols * k)
         for i in 0..<base.rows {
-            let p = layout.rowPermutation?.storageRow(i, rows: base.rows) ?? i
+            let p = layout.storageRow(i, rows: base.rows)
             for t in 0..<k {
                 let s = approx.sigma[t]
-                u[i * k + t] = Float(layout.order == .rowMajor ? approx.left[p * l + t] * s : approx.right[p * l + t] * s)
+                u[i * k + t] = Float(layout.isTransposed ? approx.right[p * l + t] * s : approx.left[p * l + t] * s)
             }
         }
         for j in 0..<base.cols {
-            for t in 0..<k { v[j * k + t] = Float(layout.order == .rowMajor ? approx.right[j * l + t] : approx.left[j * l + t]) }
+            for t in 0..<k { v[j * k + t] = Float(layout.isTransposed ? approx.left[j * l + t] : approx.right[j * l + t]) }
         }
         let lowRank = try TensorDelta.makeStep(tensor: name, layout: layout, base: base, u: u, v: v, rank: k, target: target).step
         return lowRank.storedBytes < dense.storedBytes ? lowRank : dense
@@ -160,7 +160,7 @@ public enum CheckpointDiff {
     /// [rows, cols] of the tensor's storage matrix.
     static func storageShape(_ t: CheckpointTensor) -> (Int, Int) {
         let (r, c) = t.stepShape
-        return t.stepLayout.order == .rowMajor ? (r, c) : (c, r)
+        return t.stepLayout.isTransposed ? (c, r) : (r, c)
     }
 }
 

@@ -1,18 +1,13 @@
 import Formats
 
 // How a checkpoint's tensors look to the patch arithmetic: the logical [rows, cols] matrix, the
-// StepLayout that addresses its storage, and its bytes as `TensorBytes`.
+// layout a step records for its storage, and its bytes as `TensorBytes`.
 
 extension CheckpointTensor {
-    /// The step layout of this tensor's storage. `.vector` and tensors of more than two dimensions are
-    /// seen as row-major [elements / last, last]; they carry rank-0 (residue-only) steps, not factors.
-    public var stepLayout: StepLayout {
-        switch layout {
-        case .rowMajor, .vector: return .rowMajor
-        case .conv1D: return .transposed
-        case let .permutedRows(heads): return StepLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: heads))
-        }
-    }
+    /// The layout a patch step records for this tensor's storage: its `layout`, with `.vector` and
+    /// tensors of more than two dimensions seen as row-major [elements / last, last]; they carry rank-0
+    /// (residue-only) steps, not factors.
+    public var stepLayout: StorageLayout { layout == .vector ? .rowMajor : layout }
 
     /// Logical [rows, cols]: the matrix W [out, in] of a weight, [1, n] for a vector.
     public var stepShape: (rows: Int, cols: Int) {
@@ -55,7 +50,7 @@ extension Checkpoint {
 }
 
 /// A fingerprint check of one tensor against what a patch expects, before any arithmetic.
-func checkFingerprint(_ t: CheckpointTensor, name: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout) throws {
+func checkFingerprint(_ t: CheckpointTensor, name: String, dtype: DType, rows: Int, cols: Int, layout: StorageLayout) throws {
     guard t.dtype == dtype else { throw PatchError.dtypeMismatch(tensor: name, expected: dtype.name, found: t.dtype.name) }
     let (r, c) = t.stepShape
     guard r == rows, c == cols else { throw PatchError.shapeMismatch(tensor: name, expected: "[\(rows), \(cols)]", found: "[\(r), \(c)]") }

@@ -39,7 +39,7 @@ extension Patch {
             let f = try Fields(item, "base tensor")
             let (rows, cols) = try f.shape()
             tensors.append(TensorFingerprint(name: try f.string("name"), dtype: try f.dtype("dtype"), rows: rows, cols: cols,
-                                             layout: try StepLayout(json: f.required("layout"), rows: rows),
+                                             layout: try StorageLayout(json: f.required("layout"), rows: rows),
                                              sha256: try f.sha256("sha256")))
         }
         let base = BaseFingerprint(architecture: try baseFields.string("architecture"), format: try baseFields.string("format"),
@@ -68,31 +68,6 @@ private func appendFloats(_ xs: [Float], to out: inout [UInt8]) {
 }
 
 private func shapeJSON(_ rows: Int, _ cols: Int) -> JSONValue { .array([.int(Int64(rows)), .int(Int64(cols))]) }
-
-extension StepLayout {
-    var json: JSONValue {
-        var o: [String: JSONValue] = ["order": .string(order.rawValue)]
-        if case let .llamaRope(heads) = rowPermutation {
-            o["row_permutation"] = .object(["kind": .string("llama_rope"), "heads": .int(Int64(heads))])
-        }
-        return .object(o)
-    }
-
-    init(json: JSONValue, rows: Int) throws {
-        let f = try Fields(json, "layout")
-        guard let order = StorageOrder(rawValue: try f.string("order")) else {
-            throw PatchError.invalidManifest("unknown storage order")
-        }
-        self.init(order: order)
-        if let p = f.optional("row_permutation") {
-            let pf = try Fields(p, "row_permutation")
-            guard try pf.string("kind") == "llama_rope" else { throw PatchError.invalidManifest("unknown row permutation") }
-            let perm = RowPermutation.llamaRope(heads: try pf.int("heads"))
-            try perm.validate(rows: rows)
-            rowPermutation = perm
-        }
-    }
-}
 
 extension PatchStep {
     var json: JSONValue {
@@ -137,7 +112,7 @@ extension PatchStep {
             forward = Residue(kind: fk, count: n, bytes: Array(try binary.readBytes(size)))
         }
         self.init(tensor: try f.string("tensor"), dtype: try f.dtype("dtype"), rows: rows, cols: cols,
-                  layout: try StepLayout(json: f.required("layout"), rows: rows), rank: rank, scale: scale, u: u, v: v,
+                  layout: try StorageLayout(json: f.required("layout"), rows: rows), rank: rank, scale: scale, u: u, v: v,
                   baseSHA256: try f.sha256("base_sha256"), resultSHA256: try f.sha256("result_sha256"),
                   resultDType: try f.dtype("result_dtype"), residue: residue,
                   edits: try f.array("edits").map { try EditRecord(json: $0) }, forwardResidue: forward)

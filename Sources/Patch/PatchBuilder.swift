@@ -22,7 +22,7 @@ public struct PatchBuilder {
     ///     tensor is seen (later steps continue from the builder's own result).
     ///   - u: [rows, rank] f32; v: [cols, rank] f32 (see `TensorDelta.makeStep`).
     @discardableResult
-    public mutating func add(tensor: String, layout: StepLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
+    public mutating func add(tensor: String, layout: StorageLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
                              scale: Float = 1, promoteTo: DType = .f32, edits: [EditRecord] = []) throws -> TensorBytes {
         let input: TensorBytes
         if let c = current[tensor] {
@@ -92,7 +92,7 @@ extension Patch {
 
     /// Each step must read what the previous step on its tensor wrote (or the base fingerprint).
     static func checkChain(base: [TensorFingerprint], steps: [PatchStep]) throws {
-        var state: [String: (dtype: DType, rows: Int, cols: Int, layout: StepLayout, sha: String)] = [:]
+        var state: [String: (dtype: DType, rows: Int, cols: Int, layout: StorageLayout, sha: String)] = [:]
         for t in base { state[t.name] = (t.dtype, t.rows, t.cols, t.layout, t.sha256) }
         for (n, s) in steps.enumerated() {
             guard let prev = state[s.tensor] else { throw PatchError.invalidManifest("step \(n) touches \(s.tensor), which the base does not list") }

@@ -1,61 +1,9 @@
 import Formats
 
 // The values a .wpatch file holds (docs/PATCH_FORMAT.md §2). Tensors are seen as logical matrices
-// [rows, cols] (rows = output features, as torch nn.Linear), stored in some `StepLayout`.
-
-/// Which storage dimension is contiguous.
-public enum StorageOrder: String, Hashable, Sendable {
-    /// Element (i, j) of the logical [rows, cols] matrix at storage index i*cols + j: torch nn.Linear
-    /// [out, in], and GGUF with ne = [in, out].
-    case rowMajor = "row_major"
-    /// Element (i, j) at storage index j*rows + i: GPT-2 HF Conv1D weights stored [in, out].
-    case transposed = "transposed"
-}
-
-/// A permutation of logical rows applied by a converter before storing (FORMATS.md §2.10).
-public enum RowPermutation: Hashable, Sendable {
-    /// llama.cpp's Q/K permute: W.reshape(heads, 2, rows/heads/2, cols).swapaxes(1, 2).reshape(W.shape).
-    case llamaRope(heads: Int)
-
-    /// The storage row of logical row `i` in a tensor with `rows` rows. The permutation itself is written
-    /// once, in Formats' `StorageLayout` (the engine's weight views read through the same function); the
-    /// patch format only names it.
-    @inline(__always)
-    public func storageRow(_ i: Int, rows: Int) -> Int {
-        switch self {
-        case let .llamaRope(heads): return StorageLayout.permutedRows(heads: heads).storageRow(i, rows: rows)
-        }
-    }
-
-    func validate(rows: Int) throws {
-        switch self {
-        case let .llamaRope(heads):
-            guard heads > 0, rows % (2 * heads) == 0 else {
-                throw PatchError.invalidManifest("llama_rope permutation with \(heads) heads does not divide \(rows) rows")
-            }
-        }
-    }
-}
-
-/// How logical (i, j) maps to a storage index: an optional row permutation, then the storage order.
-public struct StepLayout: Hashable, Sendable {
-    public var order: StorageOrder
-    public var rowPermutation: RowPermutation?
-
-    public init(order: StorageOrder, rowPermutation: RowPermutation? = nil) {
-        self.order = order
-        self.rowPermutation = rowPermutation
-    }
-
-    public static let rowMajor = StepLayout(order: .rowMajor)
-    public static let transposed = StepLayout(order: .transposed)
-
-    /// Storage element index of logical (i, j) in a [rows, cols] tensor.
-    public func storageIndex(row i: Int, col j: Int, rows: Int, cols: Int) -> Int {
-        let r = rowPermutation?.storageRow(i, rows: rows) ?? i
-        return order == .rowMajor ? r * cols + j : j * rows + r
-    }
-}
+// [rows, cols] (rows = output features, as torch nn.Linear), stored in some `StorageLayout` (Formats'
+// vocabulary; the manifest spells it as §2.3's order + row permutation, Manifest.swift). A step's
+// layout is never `.vector`: vectors are addressed as row-major [1, n].
 
 /// A tensor's raw bytes with its element type and logical shape [rows, cols]. `bytes` holds
 /// `dtype.byteCount(elements: rows*cols)` bytes in storage order.
@@ -82,11 +30,11 @@ public struct TensorFingerprint: Equatable, Sendable {
     public var dtype: DType
     public var rows: Int
     public var cols: Int
-    public var layout: StepLayout
+    public var layout: StorageLayout
     /// Lowercase hex SHA-256 of the tensor's raw bytes.
     public var sha256: String
 
-    public init(name: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, sha256: String) {
+    public init(name: String, dtype: DType, rows: Int, cols: Int, layout: StorageLayout, sha256: String) {
         self.name = name
         self.dtype = dtype
         self.rows = rows
@@ -178,7 +126,7 @@ public struct PatchStep: Equatable, Sendable {
     public var dtype: DType
     public var rows: Int
     public var cols: Int
-    public var layout: StepLayout
+    public var layout: StorageLayout
     public var rank: Int
     public var scale: Float
     /// [rows, rank] row-major f32: U[i*rank + t].
@@ -195,7 +143,7 @@ public struct PatchStep: Equatable, Sendable {
     public var forwardResidue: Residue
     public var edits: [EditRecord]
 
-    public init(tensor: String, dtype: DType, rows: Int, cols: Int, layout: StepLayout, rank: Int, scale: Float,
+    public init(tensor: String, dtype: DType, rows: Int, cols: Int, layout: StorageLayout, rank: Int, scale: Float,
                 u: [Float], v: [Float], baseSHA256: String, resultSHA256: String, resultDType: DType,
                 residue: Residue, edits: [EditRecord], forwardResidue: Residue = .empty(.xor)) {
         self.forwardResidue = forwardResidue

@@ -21,9 +21,9 @@ public struct BaseComparison: Equatable, Sendable {
 public enum PatchRebase {
     public static func rebase(_ patch: Patch, from source: Checkpoint, onto target: Checkpoint, promoteTo: DType? = nil)
         throws -> (patch: Patch, comparisons: [BaseComparison], droppedForwardResidues: Int) {
-        let hs = try source.requiredHyperparameters(), ht = try target.requiredHyperparameters()
-        guard hs.family == ht.family, hs.layers == ht.layers, hs.dModel == ht.dModel else {
-            throw PatchError.incompatibleBase("the source is \(hs.architecture) (\(hs.layers) layers, d \(hs.dModel)), the target \(ht.architecture) (\(ht.layers) layers, d \(ht.dModel))")
+        let hs = try source.requiredConfig(), ht = try target.requiredConfig()
+        guard hs.family == ht.family, hs.nLayer == ht.nLayer, hs.dModel == ht.dModel else {
+            throw PatchError.incompatibleBase("the source is \(hs.architecture.rawValue) (\(hs.nLayer) layers, d \(hs.dModel)), the target \(ht.architecture.rawValue) (\(ht.nLayer) layers, d \(ht.dModel))")
         }
         let v = try CheckpointPatching.verify(patch, against: source)
         if let t = v.tensors.first(where: { $0.state != .clean }) {
@@ -63,8 +63,8 @@ public enum PatchRebase {
     /// Element-wise comparison of two forms of one weight, in logical order.
     static func compare(_ a: Checkpoint, _ ta: CheckpointTensor, _ b: Checkpoint, _ tb: CheckpointTensor) throws -> BaseComparison {
         let (sa, sb) = (try a.floats(ta), try b.floats(tb))
-        let wa = Checkpoint.logical(sa, of: ta), wb = Checkpoint.logical(sb, of: tb)
-        let ea = Checkpoint.logical(rounding(sa, ta.dtype), of: ta), eb = Checkpoint.logical(rounding(sb, tb.dtype), of: tb)
+        let wa = ta.layout.logical(sa, shape: ta.shape), wb = tb.layout.logical(sb, shape: tb.shape)
+        let ea = ta.layout.logical(rounding(sa, ta.dtype), shape: ta.shape), eb = tb.layout.logical(rounding(sb, tb.dtype), shape: tb.shape)
         var worst = 0.0, ratio = 0.0
         for i in wa.indices {
             let d = abs(Double(wa[i]) - Double(wb[i]))

@@ -12,7 +12,7 @@ public enum TensorDelta {
     ///     float tensors, which keep their type.
     ///   - target: the exact bytes the step must produce ([rows, cols], same layout, of the result type);
     ///     where the arithmetic misses them, a forward residue fixes them up. nil: the arithmetic's bytes.
-    public static func makeStep(tensor: String, layout: StepLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
+    public static func makeStep(tensor: String, layout: StorageLayout, base: TensorBytes, u: [Float], v: [Float], rank: Int,
                                 scale: Float = 1, promoteTo: DType = .f32, edits: [EditRecord] = [],
                                 target: TensorBytes? = nil) throws
         -> (step: PatchStep, result: TensorBytes) {
@@ -118,7 +118,7 @@ extension PatchStep {
               let bytes = dtype.byteCount(elements: elements.partialValue), bytes > 0 else {
             throw PatchError.shapeMismatch(tensor: tensor, expected: "whole \(dtype.name) blocks", found: "[\(rows), \(cols)]")
         }
-        try layout.rowPermutation?.validate(rows: rows)
+        try layout.checkFits(rows: rows)
         guard (0...4096).contains(rank) else { throw PatchError.invalidFactors("rank \(rank) is outside 0...4096") }
         guard u.count == rows * rank, v.count == cols * rank else {
             throw PatchError.invalidFactors("U has \(u.count) and V \(v.count) values for [\(rows), \(cols)] at rank \(rank)")

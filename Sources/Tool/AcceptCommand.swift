@@ -23,7 +23,7 @@ extension RootCommand.Dev {
             let loaded = try LoadedModel(path: model)
             let facts = Array(try RequestFile.load(path: requests).requests.prefix(limit ?? Int.max))
             let prompts = try String(contentsOfFile: unrelated, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
-            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: loaded.checkpoint.architecture ?? "")
+            var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, family: loaded.config.family)
             hp.useCovariance = !noCovariance
             hp.scanMode = scan
             if let scanTop { hp.scanTop = max(1, scanTop) }

@@ -22,7 +22,7 @@ extension RootCommand.Dev {
         func run() throws {
             let ckpt = try naming(model) { try Checkpoint.open(model) }
             let matrices = ckpt.tensors.filter { $0.shape.count == 2 && $0.layout != .vector }
-            let middle = (ckpt.hyperparameters?.layers).map { "blk.\($0 / 2).ffn_down.weight" }
+            let middle = (ckpt.config?.nLayer).map { "blk.\($0 / 2).ffn_down.weight" }
             guard let t = tensor.flatMap(ckpt.tensor) ?? middle.flatMap(ckpt.tensor)
                     ?? matrices.max(by: { $0.elementCount < $1.elementCount }) else {
                 throw CLIError("\(model): no tensor \(tensor ?? "to edit")")

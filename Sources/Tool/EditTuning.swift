@@ -37,7 +37,7 @@ struct EditTuning: ParsableArguments {
     /// The architecture's defaults with every given flag applied; `layer` is ROME's fixed layer.
     func hyperparameters(_ loaded: LoadedModel, method: EditMethod, layer: Int?) throws -> EditHyperparameters {
         let n = loaded.config.nLayer
-        var hp = EditHyperparameters.defaults(layers: n, architecture: loaded.checkpoint.architecture ?? "")
+        var hp = EditHyperparameters.defaults(layers: n, family: loaded.config.family)
         if let layer { hp.romeLayer = layer }
         if let scanLayers { hp.scanLayers = try parseLayers(scanLayers, count: n) }
         hp.scanMode = scan

@@ -80,8 +80,8 @@ extension RootCommand {
                     try LlamaLoRAFile.write(a, dtype: dtype.dtype, baseMetadata: hyper, rowPermutation: ckpt.ggufRowPermutation,
                                             to: output, overwrite: force)
                 case .peft:
-                    let arch = adapter.architecture
-                    try PEFTAdapter.write(adapter, dtype: dtype.dtype, huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: arch) },
+                    let arch = Architecture(name: adapter.architecture)
+                    try PEFTAdapter.write(adapter, dtype: dtype.dtype, huggingFaceName: { name in arch.flatMap { TensorNames.huggingFace(canonical: name, architecture: $0) } },
                                           baseModel: absolute(base), to: output, overwrite: force)
                 }
             }

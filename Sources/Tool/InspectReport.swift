@@ -73,18 +73,17 @@ struct InspectReport {
         .object([("array_of", .string("\(type)")), ("count", .int(count))])
     }
 
-    /// `Hyperparameters` as its `Codable` conformance encodes it (nil optionals left out).
-    static func jsonValue(_ hp: Hyperparameters) -> PrettyJSON {
-        var fields: [(key: String, value: PrettyJSON)] = [
-            ("architecture", .string(hp.architecture)), ("layers", .int(hp.layers)), ("dModel", .int(hp.dModel)),
-            ("heads", .int(hp.heads)), ("kvHeads", .int(hp.kvHeads)), ("dFF", .int(hp.dFF)),
-            ("vocabSize", .int(hp.vocabSize)), ("contextLength", .int(hp.contextLength)),
-            ("normEps", .double(hp.normEps)), ("tiedEmbeddings", .bool(hp.tiedEmbeddings)),
-            ("attentionBias", .bool(hp.attentionBias)),
-        ]
-        if let v = hp.ropeTheta { fields.append(("ropeTheta", .double(v))) }
-        if let v = hp.rotaryDim { fields.append(("rotaryDim", .int(v))) }
-        return .object(fields)
+    /// `ModelConfig` as its `Codable` conformance encodes it: config.json's keys (`ModelConfig.fields`).
+    static func jsonValue(_ hp: ModelConfig) -> PrettyJSON {
+        .object(hp.fields.map { key, value in
+            switch value {
+            case let .int(x): return (key, .int(x))
+            case let .double(x): return (key, .double(x))
+            case let .bool(x): return (key, .bool(x))
+            case let .string(x): return (key, .string(x))
+            case let .rope(type, theta): return (key, .object([("rope_theta", .double(theta)), ("rope_type", .string(type))]))
+            }
+        })
     }
 
     var totalBytes: Int { tensors.reduce(0) { $0 + $1.byteCount } }
@@ -97,18 +96,21 @@ struct InspectReport {
         func shown(_ s: String) -> String { DisplayText.escaped(s) }
         out.append("path:          \(shown(ckpt.path))")
         out.append("format:        \(ckpt.format.name)")
-        if let hp = ckpt.hyperparameters {
-            out.append("architecture:  \(shown(hp.architecture))")
-            var line = "layers \(hp.layers), d_model \(hp.dModel), heads \(hp.heads)/\(hp.kvHeads) kv, d_ff \(hp.dFF), vocab \(hp.vocabSize), context \(hp.contextLength)"
+        if let hp = ckpt.config {
+            out.append("architecture:  \(shown(hp.architecture.rawValue))")
+            var line = "layers \(hp.nLayer), d_model \(hp.dModel), heads \(hp.nHead)/\(hp.nKVHead) kv, d_ff \(hp.dFF), vocab \(hp.vocabSize), context \(hp.contextLength)"
+            if hp.nHead * hp.headDim != hp.dModel { line += ", head dim \(hp.headDim)" }
+            if let w = hp.slidingWindow { line += ", window \(w)" }
             if let theta = hp.ropeTheta { line += ", rope θ \(theta)" }
-            line += ", norm eps \(hp.normEps)" + (hp.tiedEmbeddings ? ", tied head" : "")
+            line += ", norm eps \(hp.normEps)" + (hp.tiedHead ? ", tied head" : "")
             out.append("hyper-params:  \(line)")
+            do { try hp.checkEngineSupport() } catch { out.append("engine:        cannot run it: \(error)") }
         } else if let arch = ckpt.declaredArchitecture {
             // Readable, but not runnable by this build: say why, so the header report is still whole.
             out.append("architecture:  \(shown(arch))")
-            if let e = ckpt.hyperparameterError { out.append("hyper-params:  none: \(DisplayText.escaped(e.description))") }
+            if let e = ckpt.configError { out.append("hyper-params:  none: \(DisplayText.escaped(e.description))") }
         } else {
-            out.append("architecture:  unknown (" + (ckpt.hyperparameterError.map { DisplayText.escaped($0.description) }
+            out.append("architecture:  unknown (" + (ckpt.configError.map { DisplayText.escaped($0.description) }
                 ?? "no config.json beside the file") + ")")
         }
         let md = metadata
@@ -162,12 +164,12 @@ struct InspectReport {
             root.append(("version", .int(Int(v))))
             root.append(("alignment", .int(ckpt.gguf?.alignment ?? 32)))
         }
-        if let hp = ckpt.hyperparameters {
-            root.append(("architecture", .string(hp.architecture)))
+        if let hp = ckpt.config {
+            root.append(("architecture", .string(hp.architecture.rawValue)))
             root.append(("hyperparameters", InspectReport.jsonValue(hp)))
         } else {
             if let arch = ckpt.declaredArchitecture { root.append(("architecture", .string(arch))) }
-            if let e = ckpt.hyperparameterError { root.append(("hyperparameters_error", .string(e.description))) }
+            if let e = ckpt.configError { root.append(("hyperparameters_error", .string(e.description))) }
         }
         return PrettyJSON.object(root).rendered()
     }

@@ -20,9 +20,8 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     case tensorShape(name: String, expected: [Int], found: [Int])
     /// A tensor's value count does not match its shape.
     case tensorSize(name: String, expected: Int, found: Int)
-    /// `config.json` names a model family the engine does not implement.
-    case unsupportedArchitecture(String)
-    /// `config.json` is unreadable or holds an unsupported or inconsistent setting.
+    /// Saved data made for another model (a statistics fingerprint of other layers). A checkpoint's own
+    /// hyper-parameters fail as `FormatError` (`ModelConfig`).
     case invalidConfig(String)
     /// An input token id is outside the vocabulary.
     case tokenOutOfRange(token: Int, vocabSize: Int)
@@ -75,7 +74,6 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .missingTensor(let n): return "tensor \(n) is missing from the checkpoint"
         case .tensorShape(let n, let e, let f): return "tensor \(n) has shape \(f) but the model config needs \(e)"
         case .tensorSize(let n, let e, let f): return "tensor \(n) holds \(f) values but its shape needs \(e)"
-        case .unsupportedArchitecture(let a): return "model architecture \(a) is not supported (use gpt2, gptj, llama, mistral or qwen2)"
         case .invalidConfig(let why): return "the model config is invalid: \(why)"
         case .tokenOutOfRange(let t, let v): return "token id \(t) is outside the vocabulary of \(v) tokens"
         case .sequenceTooLong(let l, let m): return "a sequence of \(l) tokens exceeds the model's \(m) positions"

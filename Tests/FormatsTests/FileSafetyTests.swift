@@ -93,20 +93,20 @@ import TestSupport
     @Test func zeroHeadsIsAnErrorNotATrap() throws {
         let crash = TestPaths.fixture("FormatsTests", "fuzz/apply-heads-zero.gguf")
         // The header opens (header tools read any model); the hyper-parameters are the validation error.
-        #expect(throws: FormatError.self) { try Checkpoint.open(crash).requiredHyperparameters() }
-        #expect(try Checkpoint.open(crash).hyperparameters == nil)
+        #expect(throws: FormatError.self) { try Checkpoint.open(crash).requiredConfig() }
+        #expect(try Checkpoint.open(crash).config == nil)
         let meta: [String: GGUFValue] = ["general.architecture": .string("llama"), "llama.block_count": .uint32(1),
                                          "llama.embedding_length": .uint32(32), "llama.attention.head_count": .uint32(0),
                                          "llama.context_length": .uint32(64), "llama.vocab_size": .uint32(16)]
-        #expect(throws: FormatError.missingHyperparameter("heads must be positive, got 0")) {
-            try Hyperparameters(gguf: { meta[$0] }, hasOutputTensor: false)
+        #expect(throws: FormatError.nonPositiveHyperparameter("heads", value: 0)) {
+            try ModelConfig(gguf: { meta[$0] }, hasOutputTensor: false)
         }
         // The `config` fuzz target's crash: num_attention_heads 0 with head_dim missing.
         let crashConfig = try FileAccess.read(TestPaths.fixture("FormatsTests", "fuzz/config-heads-zero.json"))
-        #expect(throws: FormatError.self) { try Hyperparameters(configJSON: crashConfig, path: "config.json") }
+        #expect(throws: FormatError.self) { try ModelConfig(configJSON: crashConfig, path: "config.json") }
         for config in [#"{"model_type":"llama","num_hidden_layers":1,"hidden_size":32,"num_attention_heads":0,"intermediate_size":8,"vocab_size":4,"max_position_embeddings":8}"#,
                        #"{"model_type":"gptj","n_layer":1,"n_embd":-9223372036854775808,"n_head":-1,"vocab_size":4,"n_positions":8}"#] {
-            #expect(throws: FormatError.self) { try Hyperparameters(configJSON: Data(config.utf8), path: "config.json") }
+            #expect(throws: FormatError.self) { try ModelConfig(configJSON: Data(config.utf8), path: "config.json") }
         }
     }
 }

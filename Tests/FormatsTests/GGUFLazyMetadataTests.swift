@@ -92,11 +92,11 @@ import TestSupport
         ]
         let f = try openGGUF(try GGUFWriter(metadata: meta).serialized())
         var decoded = 0
-        let hp = try Hyperparameters(gguf: { key in decoded += key == "tokenizer.ggml.tokens" ? 1 : 0; return f[key] },
+        let hp = try ModelConfig(gguf: { key in decoded += key == "tokenizer.ggml.tokens" ? 1 : 0; return f[key] },
                                      arrayCount: { f.entry($0)?.arrayCount }, hasOutputTensor: false)
         #expect(hp.vocabSize == 37)
         #expect(decoded == 0)
         // Callers that pass no counter still get it by decoding, as before.
-        #expect(try Hyperparameters(gguf: { f[$0] }, hasOutputTensor: false).vocabSize == 37)
+        #expect(try ModelConfig(gguf: { f[$0] }, hasOutputTensor: false).vocabSize == 37)
     }
 }

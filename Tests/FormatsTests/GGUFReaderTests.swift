@@ -32,7 +32,7 @@ import TestSupport
                 return .array(try Self.valueType(try #require(elem)), try #require(items).map { try $0.gguf() })
             }
             if case let .flag(b) = value { return .bool(b) }
-            guard case let .text(s) = value else { throw FormatError.invalidConfig(path: "json", reason: "no value") }
+            guard case let .text(s) = value else { throw FormatError.invalidConfigJSON(path: "json (no value)") }
             let hex = s.hasPrefix("0x") ? String(s.dropFirst(2)) : ""
             switch type {
             case "UINT8": return .uint8(try #require(UInt8(s)))
@@ -46,7 +46,7 @@ import TestSupport
             case "FLOAT32": return .float32(Float(bitPattern: try #require(UInt32(hex, radix: 16))))
             case "FLOAT64": return .float64(Double(bitPattern: try #require(UInt64(hex, radix: 16))))
             case "STRING": return .text(s)
-            default: throw FormatError.invalidConfig(path: "json", reason: "type \(type)")
+            default: throw FormatError.invalidConfigJSON(path: "json (type \(type))")
             }
         }
     }

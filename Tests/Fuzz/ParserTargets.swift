@@ -10,7 +10,7 @@ import WilKE
 func fuzzGGUF(_ data: UnsafeRawBufferPointer) {
     guard let file = try? MappedFile(copying: data, path: "fuzz.gguf"), let g = try? GGUFFile(file: file) else { return }
     for (key, value) in g.metadata { _ = DisplayText.escaped(key + "\(value)") }
-    _ = try? Hyperparameters(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount }, hasOutputTensor: g.tensor(named: "output.weight") != nil)
+    _ = try? ModelConfig(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount }, hasOutputTensor: g.tensor(named: "output.weight") != nil)
     for t in g.tensors {
         let start = g.dataOffset + t.offset
         precondition(start >= 0 && start + t.byteCount <= file.count, "tensor \(t.name) outside the file")
@@ -34,11 +34,10 @@ func fuzzTokenizerJSON(_ data: UnsafeRawBufferPointer) {
     _ = tok.decode([-1, 0, 1, Int(Int32.max), Int.max])
 }
 
-/// `config`: config.json as Checkpoint reads it (Hyperparameters) and as the engine reads it (ModelConfig).
+/// `config`: config.json as Checkpoint and the engine read it (ModelConfig), and its engine check.
 func fuzzConfigJSON(_ data: UnsafeRawBufferPointer) {
     let bytes = Data(data)
-    _ = try? Hyperparameters(configJSON: bytes, path: "config.json")
-    _ = try? ModelConfig(hfConfigJSON: bytes)
+    _ = try? ModelConfig(configJSON: bytes, path: "config.json").checkEngineSupport()
 }
 
 /// `requests`: the --requests reader, strict and lenient; lenient never rejects more than strict accepts.

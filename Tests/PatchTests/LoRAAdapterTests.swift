@@ -85,7 +85,7 @@ struct LoRAAdapterTests {
         let adapter = try LoRAExport.adapter(for: stacked, base: ckpt)
         #expect(adapter.factors.map(\.rank) == [3])
         let out = dir.appendingPathComponent("peft").path
-        try PEFTAdapter.write(adapter, dtype: .f32, huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: "llama") },
+        try PEFTAdapter.write(adapter, dtype: .f32, huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: .llama) },
                               baseModel: "tiny", to: out, overwrite: false)
         let st = try SafetensorsFile(path: out + "/adapter_model.safetensors")
         let key = "base_model.model.model.layers.0.mlp.down_proj"
@@ -105,7 +105,7 @@ struct LoRAAdapterTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("peft").path
         try PEFTAdapter.write(try LoRAExport.adapter(for: p, base: ckpt), dtype: .f32,
-                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: "llama") }, baseModel: "tiny", to: out, overwrite: false)
+                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: .llama) }, baseModel: "tiny", to: out, overwrite: false)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/adapter_config.json"))) as? [String: Any]
         #expect(config?["r"] as? Int == 2)
         #expect((config?["rank_pattern"] as? [String: Int])?.values.sorted() == [1])
@@ -152,7 +152,7 @@ struct LoRAAdapterTests {
         // A PEFT directory of another type, and a module the family does not have.
         let out = dir.appendingPathComponent("peft").path
         try PEFTAdapter.write(try LoRAExport.adapter(for: p, base: ckpt), dtype: .f32,
-                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: "llama") }, baseModel: "tiny", to: out, overwrite: false)
+                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: .llama) }, baseModel: "tiny", to: out, overwrite: false)
         #expect(throws: PatchError.adapterMismatch("module model.layers.0.mlp.down_proj does not exist in a gpt2 model")) {
             try PEFTAdapter.read(out, architecture: "gpt2")
         }
@@ -173,7 +173,7 @@ struct LoRAAdapterTests {
         let f = LoRAFactors(tensor: "blk.3.ffn_down.weight", rows: 4, cols: 6, rank: 1, b: [1, 2, 3, 4], a: [1, 0, -1, 0.5, 2, 0.25], alpha: 1)
         let out = dir.appendingPathComponent("peft").path
         try PEFTAdapter.write(LoRAAdapter(architecture: architecture, factors: [f]), dtype: .f32,
-                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: architecture) },
+                              huggingFaceName: { TensorNames.huggingFace(canonical: $0, architecture: Architecture(name: architecture)!) },
                               baseModel: "m", to: out, overwrite: false)
         let st = try SafetensorsFile(path: out + "/adapter_model.safetensors")
         #expect(st.tensor(named: "base_model.model.\(module).lora_A.weight")?.shape == [1, 6])

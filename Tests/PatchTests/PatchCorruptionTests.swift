@@ -102,6 +102,13 @@ struct PatchCorruptionTests {
             ("nan scale", try Samples.tampered(p, step0 { $0["scale"] = .string("nan") }), { _ in true }),
             ("bad permutation", try Samples.tampered(p, step0 { $0["layout"] = .object(["order": .string("row_major"),
                 "row_permutation": .object(["kind": .string("llama_rope"), "heads": .int(5)])]) }), { _ in true }),
+            ("overflowing permutation", try Samples.tampered(p, step0 { $0["layout"] = .object(["order": .string("row_major"),
+                "row_permutation": .object(["kind": .string("llama_rope"), "heads": .int(Int64.max)])]) }),
+             { if case .invalidManifest = $0 { true } else { false } }),
+            // No checkpoint stores a permuted Wᵀ: StorageLayout has no such layout, the reader refuses it.
+            ("transposed permutation", try Samples.tampered(p, step0 { $0["layout"] = .object(["order": .string("transposed"),
+                "row_permutation": .object(["kind": .string("llama_rope"), "heads": .int(2)])]) }),
+             { $0 == .invalidManifest("a transposed layout with a row permutation") }),
             ("untouched base tensor", try Samples.tampered(p) { top in
                 guard case var .object(base) = top["base"]!, case var .array(ts) = base["tensors"]!, case var .object(t) = ts[0] else { return }
                 t["name"] = .string("a.extra"); ts.insert(.object(t), at: 0); base["tensors"] = .array(ts); top["base"] = .object(base)

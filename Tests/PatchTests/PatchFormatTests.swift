@@ -120,7 +120,7 @@ struct PatchFormatTests {
         let m = Gen.tensor(.f16, rows: rows, cols: cols, rng: &rng)
         let (u, v) = Gen.factors(rows: rows, cols: cols, rank: k, relative: 0.2, rng: &rng)
         let w = try ElementCodec.decode(m)  // logical row-major
-        func stored(_ layout: StepLayout) -> TensorBytes {
+        func stored(_ layout: StorageLayout) -> TensorBytes {
             var out = m
             for i in 0..<rows { for j in 0..<cols {
                 let s = layout.storageIndex(row: i, col: j, rows: rows, cols: cols)
@@ -129,8 +129,7 @@ struct PatchFormatTests {
             } }
             return out
         }
-        for layout in [StepLayout.rowMajor, .transposed, StepLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: 2)),
-                       StepLayout(order: .transposed, rowPermutation: .llamaRope(heads: 3))] {
+        for layout in [StorageLayout.rowMajor, .conv1D, .permutedRows(heads: 2), .permutedRows(heads: 3)] {
             let base = stored(layout)
             let (_, result) = try TensorDelta.makeStep(tensor: "w", layout: layout, base: base, u: u, v: v, rank: k, scale: -1.5)
             for i in 0..<rows { for j in 0..<cols {
@@ -142,7 +141,7 @@ struct PatchFormatTests {
             } }
         }
         // llama_rope(heads: 2) on 12 rows: half = 3; logical rows 0,1,2,3,4,5 → storage 0,2,4,1,3,5.
-        let p = RowPermutation.llamaRope(heads: 2)
+        let p = StorageLayout.permutedRows(heads: 2)
         #expect((0..<12).map { p.storageRow($0, rows: 12) } == [0, 2, 4, 1, 3, 5, 6, 8, 10, 7, 9, 11])
     }
 

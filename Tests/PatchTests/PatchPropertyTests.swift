@@ -12,7 +12,7 @@ struct PatchPropertyTests {
         var rng = SeededRNG(seed: 0xC0FFEE ^ UInt64(dtype.ggmlType ?? 99))
         let (rows, cols) = (24, 512)
         for rank in 1...4 {
-            for layout in [StepLayout.rowMajor, .transposed, StepLayout(order: .rowMajor, rowPermutation: .llamaRope(heads: 3))] {
+            for layout in [StorageLayout.rowMajor, .conv1D, .permutedRows(heads: 3)] {
                 let promote: DType = [.f32, .f16, .bf16][rank % 3]
                 let m = Gen.tensor(dtype, rows: rows, cols: cols, rng: &rng)
                 let (u, v) = Gen.factors(rows: rows, cols: cols, rank: rank, relative: 0.05, rng: &rng)
@@ -25,7 +25,7 @@ struct PatchPropertyTests {
                 #expect(back == m, "\(dtype.name) rank \(rank) \(layout)")
                 let step = p.steps[0]
                 let units = m.bytes.count / dtype.blockBytes
-                print("\(dtype.name) rank \(rank) \(layout.order) residue \(step.residue.count)/\(units) units, " +
+                print("\(dtype.name) rank \(rank) \(layout.name) residue \(step.residue.count)/\(units) units, " +
                       "\(step.residue.bytes.count) bytes = \(pct(step.residue.bytes.count, m.bytes.count)) of the tensor")
             }
         }
@@ -68,11 +68,11 @@ struct PatchPropertyTests {
         var (u, v) = Gen.factors(rows: 16, cols: 256, rank: 2, relative: 0.1, rng: &rng)
         let q1 = try b1.add(tensor: "q", layout: .rowMajor, base: m["q"]!, u: u, v: v, rank: 2)
         (u, v) = Gen.factors(rows: 8, cols: 64, rank: 1, relative: 0.1, rng: &rng)
-        let f1 = try b1.add(tensor: "f", layout: .transposed, base: m["f"]!, u: u, v: v, rank: 1)
+        let f1 = try b1.add(tensor: "f", layout: .conv1D, base: m["f"]!, u: u, v: v, rank: 1)
         (u, v) = Gen.factors(rows: 16, cols: 256, rank: 3, relative: 0.1, rng: &rng)
         try b2.add(tensor: "q", layout: .rowMajor, base: q1, u: u, v: v, rank: 3)
         (u, v) = Gen.factors(rows: 8, cols: 64, rank: 4, relative: 0.1, rng: &rng)
-        try b2.add(tensor: "f", layout: .transposed, base: f1, u: u, v: v, rank: 4)
+        try b2.add(tensor: "f", layout: .conv1D, base: f1, u: u, v: v, rank: 4)
         let p1 = b1.build(), p2 = b2.build()
 
         let stacked = try Patch.decode(try PatchStack.stack([p1, p2]).encode())

@@ -67,15 +67,15 @@ import Formats
         #expect(value.rendered() == (try Self.reference(value)))
     }
 
-    /// The hand-written hyper-parameter object has the fields `Hyperparameters`' Codable conformance
-    /// encodes, with the same values.
+    /// The hyper-parameter object of `inspect --json` is what `ModelConfig`'s Codable conformance
+    /// encodes (config.json's keys), with the same values.
     @Test func hyperparametersMatchTheirCodableEncoding() throws {
-        func hp(_ arch: String, _ extra: [String: GGUFValue]) throws -> Hyperparameters {
+        func hp(_ arch: String, _ extra: [String: GGUFValue]) throws -> ModelConfig {
             var kv: [String: GGUFValue] = ["general.architecture": .text(arch), "\(arch).block_count": .uint32(30),
                                            "\(arch).embedding_length": .uint32(576), "\(arch).attention.head_count": .uint32(9),
                                            "\(arch).context_length": .uint32(8192), "\(arch).vocab_size": .uint32(49152)]
             kv.merge(extra) { $1 }
-            return try Hyperparameters(gguf: { kv[$0] }, hasOutputTensor: arch == "gpt2")
+            return try ModelConfig(gguf: { kv[$0] }, hasOutputTensor: arch == "gpt2")
         }
         for hp in [
             try hp("llama", ["llama.attention.layer_norm_rms_epsilon": .float32(1e-5), "llama.rope.freq_base": .float32(100000),

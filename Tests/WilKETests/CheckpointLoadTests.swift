@@ -5,16 +5,15 @@ import TestSupport
 @testable import WilKE
 
 /// The tiny fixture models loaded the way the tool loads checkpoints (Checkpoint → CheckpointWeights,
-/// config from Hyperparameters as for a GGUF, and from config.json) give transformers' logits.
+/// the checkpoint's `ModelConfig`) give transformers' logits.
 @Suite struct CheckpointLoadTests {
     @Test(arguments: fixtureArchs) func checkpointPathMatchesTheReference(arch: String) throws {
         let fx = try FixtureModel(arch)
         let dir = TestPaths.fixture("WilKETests", "models/\(arch)")
         let ckpt = try Checkpoint.open(dir)
-        let hp = try #require(ckpt.hyperparameters)
-        let viaHyperparameters = try ModelConfig(hp)
-        #expect(viaHyperparameters == fx.config, "\(arch): \(viaHyperparameters) vs \(fx.config)")
-        let model = try TransformerModel(config: viaHyperparameters, weights: CheckpointWeights(ckpt))
+        let config = try #require(ckpt.config)
+        #expect(config == fx.config, "\(arch): \(config) vs \(fx.config)")
+        let model = try TransformerModel(config: config, weights: CheckpointWeights(ckpt))
         let rows = try fx.rows
         let out = try model.forward(ForwardBatch.allLogits([rows[0]]))
         let ref = try fx.values("logits.row0")

@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Testing
 @testable import WilKE
@@ -5,7 +6,7 @@ import Testing
 /// The method as a value: which algorithm a method, its settings and a fixed layer mean, the layers it
 /// needs statistics for, and the records and stored settings that must not change without the options.
 @Suite struct EditAlgorithmTests {
-    static let hp = EditHyperparameters.defaults(layers: 30, architecture: "llama")
+    static let hp = EditHyperparameters.defaults(layers: 30, family: .llama)
 
     @Test func methodsMapToTheirAlgorithms() throws {
         var hp = Self.hp

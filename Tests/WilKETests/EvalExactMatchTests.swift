@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Testing
 import TestSupport
@@ -17,7 +18,7 @@ import TestSupport
         ]
         // Batch size 2 makes rows of different lengths share forward calls and splits the list unevenly.
         let batched = try ExactMatch(m, batchSize: 2).matches(probes)
-        let editor = Editor(m, hyperparameters: EditHyperparameters.defaults(layers: m.config.nLayer, architecture: "llama")) { _ in nil }
+        let editor = Editor(m, hyperparameters: EditHyperparameters.defaults(layers: m.config.nLayer, family: .llama)) { _ in nil }
         let single = try probes.map { p in
             try editor.greedyMatches(try m.encodePrompt(p.prompt), m.tokenizer.encode(" " + p.answer, addSpecial: false))
         }

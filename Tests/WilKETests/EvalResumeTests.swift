@@ -20,7 +20,7 @@ import TestSupport
     ]
 
     static func runner(_ dir: URL, _ loaded: LoadedModel, steps: Int = 3) -> LifelongEval {
-        var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: "llama")
+        var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, family: .llama)
         hp.useCovariance = false
         hp.steps = steps
         hp.templateLengths = [[5, 5]]

@@ -76,7 +76,7 @@ struct FixtureModel {
     init(_ arch: String) throws {
         self.arch = arch
         let dir = TestPaths.fixture("WilKETests", "models/\(arch)")
-        config = try ModelConfig(hfConfigJSON: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json")))
+        config = try ModelConfig(configJSON: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json")), path: dir + "/config.json")
         model = try TransformerModel(config: config, weights: HFSafetensorsSource(dir: dir, arch: arch))
         ref = try SafetensorsFile(path: dir + "/reference.safetensors")
     }

@@ -148,12 +148,12 @@ import TestSupport
 
 @Suite struct MemitHyperparameterTests {
     @Test func defaultLayersFollowTheReferenceConfigsOrROMEsLayer() {
-        let xl = EditHyperparameters.defaults(layers: 48, architecture: "gpt2")
+        let xl = EditHyperparameters.defaults(layers: 48, family: .gpt2)
         #expect(xl.memitLayers == Array(13...17) && xl.memitLambda == 20000)
-        #expect(EditHyperparameters.defaults(layers: 28, architecture: "gptj").memitLayers == Array(3...8))
-        let smol = EditHyperparameters.defaults(layers: 30, architecture: "llama")
+        #expect(EditHyperparameters.defaults(layers: 28, family: .gptj).memitLayers == Array(3...8))
+        let smol = EditHyperparameters.defaults(layers: 30, family: .llama)
         #expect(smol.memitLayers == Array(3...7) && smol.memitLambda == 15000 && smol.memitClampNormFactor == 0.75)
-        #expect(EditHyperparameters.defaults(layers: 2, architecture: "llama").memitLayers == [0, 1])
+        #expect(EditHyperparameters.defaults(layers: 2, family: .llama).memitLayers == [0, 1])
         #expect(smol.memitRecord["layers"] == "3,4,5,6,7" && smol.memitRecord["clamp_norm_factor"] == "0.75")
         #expect(smol.record["layers"] == nil)  // ROME / WilKE patches record what they did before
     }
@@ -161,7 +161,7 @@ import TestSupport
     /// Settings saved before MEMIT existed (an evaluation run's config) decode to today's defaults, so
     /// `wilke eval` still resumes such a run; today's settings round-trip.
     @Test func settingsWithoutMemitFieldsDecodeToTheDefaults() throws {
-        let smol = EditHyperparameters.defaults(layers: 30, architecture: "llama")
+        let smol = EditHyperparameters.defaults(layers: 30, family: .llama)
         var old = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(smol)) as? [String: Any])
         for k in ["memitLayers", "memitLambda", "memitClampNormFactor", "memitTemplateLengths"] {
             #expect(old.removeValue(forKey: k) != nil, "\(k)")

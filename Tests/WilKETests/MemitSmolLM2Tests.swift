@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Patch
 import Testing
@@ -10,7 +11,7 @@ import TestSupport
     @Test(.enabled(if: RealModel.available))
     func memitEditMakesRomeTheAnswerWithOneStepPerLayer() throws {
         let m = try LoadedModel(path: RealModel.path)
-        let hp = EditHyperparameters.defaults(layers: m.config.nLayer, architecture: "llama")
+        let hp = EditHyperparameters.defaults(layers: m.config.nLayer, family: .llama)
         #expect(hp.memitLayers == [3, 4, 5, 6, 7])
         let stats = try KeyStatistics.compute(model: m.model, tokenizer: m.tokenizer,
                                               fingerprint: ModelFingerprint(checkpoint: m.checkpoint, nLayer: m.config.nLayer),
@@ -44,7 +45,7 @@ import TestSupport
     @Test(.enabled(if: RealModel.available))
     func memitLayersOutsideTheModelAreAnError() throws {
         let m = try LoadedModel(path: RealModel.path)
-        var hp = EditHyperparameters.defaults(layers: m.config.nLayer, architecture: "llama")
+        var hp = EditHyperparameters.defaults(layers: m.config.nLayer, family: .llama)
         hp.useCovariance = false
         hp.memitLayers = [28, 30]
         let editor = Editor(m, hyperparameters: hp) { _ in nil }

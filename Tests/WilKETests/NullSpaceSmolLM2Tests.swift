@@ -17,7 +17,7 @@ import TestSupport
     @Test(.enabled(if: RealModel.available))
     func nullSpacePatchAppliesAndRevertsExactly() throws {
         let loaded = try LoadedModel(path: RealModel.path)
-        var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, architecture: "llama")
+        var hp = EditHyperparameters.defaults(layers: loaded.config.nLayer, family: .llama)
         hp.steps = 3
         hp.templateLengths = [[5, 5]]
         hp.preserve = .nullSpace

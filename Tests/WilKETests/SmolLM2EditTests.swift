@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import Patch
 import Testing
@@ -12,7 +13,7 @@ import TestSupport
     @Test(.enabled(if: RealModel.available))
     func romeEditMakesRomeTheAnswerAndRecordsAPatch() throws {
         let m = try LoadedModel(path: RealModel.path)
-        var hp = EditHyperparameters.defaults(layers: m.config.nLayer, architecture: "llama")
+        var hp = EditHyperparameters.defaults(layers: m.config.nLayer, family: .llama)
         hp.useCovariance = false  // C = I keeps the test quick (no key statistics pass)
         let unrelated = "The opposite of hot is"
         let before = try m.nextTokens(after: try m.encodePrompt(unrelated), top: 1)[0].id
@@ -36,7 +37,7 @@ import TestSupport
     @Test(.enabled(if: RealModel.available))
     func badRequestsAreClearErrors() throws {
         let m = try LoadedModel(path: RealModel.path)
-        var hp = EditHyperparameters.defaults(layers: m.config.nLayer, architecture: "llama")
+        var hp = EditHyperparameters.defaults(layers: m.config.nLayer, family: .llama)
         hp.useCovariance = false
         hp.templateLengths = [[5, 5]]
         let editor = Editor(m, hyperparameters: hp) { _ in nil }

@@ -20,11 +20,7 @@ struct StatsCheckpointSource: WeightSource {
     @Test(.enabled(if: RealModel.available)) func smolLM2() throws {
         let ckpt = try Checkpoint.open(RealModel.path)
         let g = try #require(ckpt.gguf)
-        let hp = try #require(ckpt.hyperparameters)
-        let cfg = ModelConfig(arch: .llama, nLayer: hp.layers, dModel: hp.dModel, nHead: hp.heads, nKVHead: hp.kvHeads,
-                              headDim: hp.headDim, dFF: hp.dFF, vocabSize: hp.vocabSize, maxPositions: hp.contextLength,
-                              normEps: Float(hp.normEps), ropeTheta: Float(hp.ropeTheta ?? 10000), rotaryDim: hp.headDim,
-                              tiedHead: hp.tiedEmbeddings)
+        let cfg = try #require(ckpt.config)
         let model = try TransformerModel(config: cfg, weights: StatsCheckpointSource(checkpoint: ckpt))
         let tok = try BPETokenizer(gguf: g)
 

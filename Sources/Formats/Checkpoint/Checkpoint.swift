@@ -42,13 +42,13 @@ public final class Checkpoint: @unchecked Sendable {
 
     public let path: String
     public let format: Format
-    /// nil for a bare safetensors file with no config.json beside it, or when the header's architecture
-    /// cannot be run by this build (`hyperparameterError` says why).
-    public let hyperparameters: Hyperparameters?
-    /// Why the header gave no `hyperparameters` although it names an architecture (unsupported, or its
-    /// keys incomplete or invalid). The checkpoint still opens, so header tools (inspect, show, verify,
-    /// diff) work on any model; whatever needs the hyper-parameters throws this (`requiredHyperparameters`).
-    public let hyperparameterError: FormatError?
+    /// The hyper-parameters; nil for a bare safetensors file with no config.json beside it, or when the
+    /// header's architecture cannot be read by this build (`configError` says why).
+    public let config: ModelConfig?
+    /// Why the header gave no `config` although it names an architecture (unsupported, or its keys
+    /// incomplete or invalid). The checkpoint still opens, so header tools (inspect, show, verify, diff)
+    /// work on any model; whatever needs the hyper-parameters throws this (`requiredConfig`).
+    public let configError: FormatError?
     /// The architecture the header names (GGUF `general.architecture`, config.json `model_type`), also
     /// when it is not supported.
     public let declaredArchitecture: String?
@@ -62,17 +62,18 @@ public final class Checkpoint: @unchecked Sendable {
     public let tokenizerPath: String?
     private let byName: [String: Int]
 
-    public var architecture: String? { hyperparameters?.architecture ?? declaredArchitecture }
+    /// The architecture's name as the header gives it (also one this build does not support).
+    public var architecture: String? { config?.architecture.rawValue ?? declaredArchitecture }
 
     /// The hyper-parameters, or the reason there are none (the header's error, or no config.json).
-    public func requiredHyperparameters() throws -> Hyperparameters {
-        if let hp = hyperparameters { return hp }
-        throw hyperparameterError ?? FormatError.missingConfig(path: path)
+    public func requiredConfig() throws -> ModelConfig {
+        if let c = config { return c }
+        throw configError ?? FormatError.missingConfig(path: path)
     }
 
     /// Hyper-parameters from a header, keeping a format error instead of throwing it (see
-    /// `hyperparameterError`). I/O and other errors still throw.
-    private static func derive(_ body: () throws -> Hyperparameters) throws -> (Hyperparameters?, FormatError?) {
+    /// `configError`). I/O and other errors still throw.
+    private static func derive(_ body: () throws -> ModelConfig) throws -> (ModelConfig?, FormatError?) {
         do { return (try body(), nil) } catch let e as FormatError { return (nil, e) }
     }
 
@@ -92,34 +93,34 @@ public final class Checkpoint: @unchecked Sendable {
         if isDir.boolValue {
             let dir = path
             let sharded = try ShardedSafetensors(directory: dir)
-            let config = dir + "/config.json"
-            guard FileManager.default.fileExists(atPath: config) else { throw FormatError.missingConfig(path: dir) }
-            let json = try FileAccess.read(config)
-            let (hp, hpError) = try Checkpoint.derive { try Hyperparameters(configJSON: json, path: config) }
+            let configFile = dir + "/config.json"
+            guard FileManager.default.fileExists(atPath: configFile) else { throw FormatError.missingConfig(path: dir) }
+            let json = try FileAccess.read(configFile)
+            let (hp, hpError) = try Checkpoint.derive { try ModelConfig(configJSON: json, path: configFile) }
             format = .huggingFaceDirectory(shards: sharded.shards.count)
-            hyperparameters = hp
-            hyperparameterError = hpError
-            declaredArchitecture = hp?.architecture ?? Checkpoint.modelType(json)
-            configPath = config
+            config = hp
+            configError = hpError
+            declaredArchitecture = hp?.architecture.rawValue ?? Checkpoint.modelType(json)
+            configPath = configFile
             let tok = dir + "/tokenizer.json"
             tokenizerPath = FileManager.default.fileExists(atPath: tok) ? tok : nil
             gguf = nil
             safetensors = sharded.shards
             files = sharded.shards.map(\.file)
-            tensors = Checkpoint.describe(safetensors: sharded.shards, hyperparameters: hp)
+            tensors = Checkpoint.describe(safetensors: sharded.shards, config: hp)
         } else {
             let file = try MappedFile(path: path)
             let magic = file.count >= 4 ? Array(file.bytes[0..<4]) : []
             if magic == Array("GGUF".utf8) || (magic.count == 4 && path.hasSuffix(".gguf")) {
                 let g = try GGUFFile(file: file)
                 let (hp, hpError) = try Checkpoint.derive {
-                    try Hyperparameters(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount },
-                                        hasOutputTensor: g.tensor(named: "output.weight") != nil)
+                    try ModelConfig(gguf: { g[$0] }, arrayCount: { g.entry($0)?.arrayCount },
+                                    hasOutputTensor: g.tensor(named: "output.weight") != nil)
                 }
                 format = .gguf(version: g.version)
-                hyperparameters = hp
-                hyperparameterError = hpError
-                declaredArchitecture = hp?.architecture ?? g["general.architecture"]?.string
+                config = hp
+                configError = hpError
+                declaredArchitecture = hp?.architecture.rawValue ?? g["general.architecture"]?.string
                 gguf = g
                 safetensors = []
                 files = [file]
@@ -131,8 +132,8 @@ public final class Checkpoint: @unchecked Sendable {
                     return CheckpointTensor(
                         name: t.name, canonicalName: t.name, dtype: t.dtype, shape: shape,
                         // Without hyper-parameters no layout is known: rows as stored (header tools only).
-                        layout: TensorNames.layout(canonical: t.name, architecture: hp?.architecture ?? "", isGGUF: true,
-                                                   rank: shape.count, heads: hp?.heads ?? 0, kvHeads: hp?.kvHeads ?? 0),
+                        layout: TensorNames.layout(canonical: t.name, architecture: hp?.architecture, isGGUF: true,
+                                                   rank: shape.count, heads: hp?.nHead ?? 0, kvHeads: hp?.nKVHead ?? 0),
                         fileIndex: 0, fileRange: start..<(start + t.byteCount))
                 }
             } else {
@@ -143,21 +144,21 @@ public final class Checkpoint: @unchecked Sendable {
                     if path.hasSuffix(".safetensors") { throw e }
                     throw FormatError.unknownFormat(path: path)
                 }
-                let config = (path as NSString).deletingLastPathComponent + "/config.json"
-                let json = FileManager.default.fileExists(atPath: config) ? try FileAccess.read(config) : nil
-                let (hp, hpError) = try json.map { j in try Checkpoint.derive { try Hyperparameters(configJSON: j, path: config) } }
+                let configFile = (path as NSString).deletingLastPathComponent + "/config.json"
+                let json = FileManager.default.fileExists(atPath: configFile) ? try FileAccess.read(configFile) : nil
+                let (hp, hpError) = try json.map { j in try Checkpoint.derive { try ModelConfig(configJSON: j, path: configFile) } }
                     ?? (nil, nil)
                 format = .safetensors
-                hyperparameters = hp
-                hyperparameterError = hpError
-                declaredArchitecture = hp?.architecture ?? json.flatMap(Checkpoint.modelType)
+                config = hp
+                configError = hpError
+                declaredArchitecture = hp?.architecture.rawValue ?? json.flatMap(Checkpoint.modelType)
                 gguf = nil
                 safetensors = [st]
                 files = [file]
-                configPath = json == nil ? nil : config
+                configPath = json == nil ? nil : configFile
                 let tok = (path as NSString).deletingLastPathComponent + "/tokenizer.json"
                 tokenizerPath = FileManager.default.fileExists(atPath: tok) ? tok : nil
-                tensors = Checkpoint.describe(safetensors: [st], hyperparameters: hp)
+                tensors = Checkpoint.describe(safetensors: [st], config: hp)
             }
         }
         var map: [String: Int] = [:]
@@ -168,14 +169,14 @@ public final class Checkpoint: @unchecked Sendable {
         byName = map
     }
 
-    static func describe(safetensors files: [SafetensorsFile], hyperparameters hp: Hyperparameters?) -> [CheckpointTensor] {
+    static func describe(safetensors files: [SafetensorsFile], config hp: ModelConfig?) -> [CheckpointTensor] {
         var out: [CheckpointTensor] = []
         for (i, f) in files.enumerated() {
             for t in f.tensors {
                 let canonical = hp.flatMap { TensorNames.canonical(hf: t.name, architecture: $0.architecture) }
                 let layout = hp.map {
                     TensorNames.layout(canonical: canonical ?? t.name, architecture: $0.architecture, isGGUF: false,
-                                       rank: t.shape.count, heads: $0.heads, kvHeads: $0.kvHeads)
+                                       rank: t.shape.count, heads: $0.nHead, kvHeads: $0.nKVHead)
                 } ?? (t.shape.count == 2 ? .rowMajor : .vector)
                 out.append(CheckpointTensor(name: t.name, canonicalName: canonical, dtype: t.dtype, shape: t.shape,
                                             layout: layout, fileIndex: i, fileRange: t.fileRange))
@@ -198,32 +199,9 @@ public final class Checkpoint: @unchecked Sendable {
     }
 
     /// The logical matrix W [out, in] row-major in Hugging Face's row order: Conv1D storage is
-    /// transposed and GGUF's Q/K row permutation undone. Non-matrices come back as stored.
+    /// transposed and GGUF's Q/K row permutation undone (`StorageLayout.logical`). Non-matrices come
+    /// back as stored.
     public func logical(_ t: CheckpointTensor) throws -> [Float] {
-        Checkpoint.logical(try floats(t), of: t)
-    }
-
-    /// `stored` (f32 values of `t` in storage order, e.g. after a patch) as the logical matrix.
-    public static func logical(_ stored: [Float], of t: CheckpointTensor) -> [Float] {
-        guard t.shape.count == 2 else { return stored }
-        let (rows, cols) = (t.shape[0], t.shape[1])
-        switch t.layout {
-        case .rowMajor, .vector: return stored
-        case .conv1D:  // stored [in, out]
-            var out = [Float](repeating: 0, count: stored.count)
-            for r in 0..<rows { for c in 0..<cols { out[c * rows + r] = stored[r * cols + c] } }
-            return out
-        case .permutedRows:
-            var out = [Float](repeating: 0, count: stored.count)
-            stored.withUnsafeBufferPointer { i in
-                out.withUnsafeMutableBufferPointer { o in
-                    for r in 0..<rows {
-                        let s = t.layout.storageRow(r, rows: rows)
-                        (o.baseAddress! + r * cols).update(from: i.baseAddress! + s * cols, count: cols)
-                    }
-                }
-            }
-            return out
-        }
+        try t.layout.logical(data(t), dtype: t.dtype, shape: t.shape)
     }
 }

@@ -3,41 +3,31 @@
 public enum TensorNames {
     /// The GGUF name for a Hugging Face tensor name, or nil if the tensor has no counterpart
     /// (e.g. GPT-2's `attn.bias` causal-mask buffer, rotary `inv_freq`).
-    public static func canonical(hf name: String, architecture: String) -> String? {
+    public static func canonical(hf name: String, architecture: Architecture) -> String? {
         var n = name
         for prefix in ["transformer.", "model."] where n.hasPrefix(prefix) { n.removeFirst(prefix.count) }
-        let table = globalNames[family(architecture)] ?? [:]
+        let fam = architecture.family
         let (stem, suffix) = splitSuffix(n)
-        if let g = table[stem] { return g + suffix }
+        if let g = globalNames[fam]?[stem] { return g + suffix }
         // layers.N.xxx / h.N.xxx
         let parts = stem.split(separator: ".", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "layers" || parts[0] == "h", let layer = Int(parts[1]),
-              let g = (blockNames[family(architecture)] ?? [:])[parts[2]] else { return nil }
+              let g = blockNames[fam]?[parts[2]] else { return nil }
         return "blk.\(layer).\(g)\(suffix)"
     }
 
     /// The Hugging Face name for a canonical GGUF name, for writing HF checkpoints (convert).
-    public static func huggingFace(canonical name: String, architecture: String) -> String? {
-        let fam = family(architecture)
+    public static func huggingFace(canonical name: String, architecture: Architecture) -> String? {
+        let fam = architecture.family
         let (stem, suffix) = splitSuffix(name)
-        let prefix = fam == "llama" ? "model." : "transformer."
+        let prefix = fam == .llama ? "model." : "transformer."
         if let hf = globalNames[fam]?.first(where: { $0.value == stem })?.key {
             return (hf == "lm_head" ? "" : prefix) + hf + suffix
         }
         let parts = stem.split(separator: ".", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]),
               let hf = blockNames[fam]?.first(where: { $0.value == parts[2] })?.key else { return nil }
-        return prefix + (fam == "llama" ? "layers" : "h") + ".\(layer).\(hf)\(suffix)"
-    }
-
-    /// "gpt2", "gptj" or "llama" for an architecture name from GGUF or config.json.
-    public static func family(_ architecture: String) -> String {
-        switch architecture.lowercased() {
-        case "gpt2": return "gpt2"
-        case "gptj", "gpt-j": return "gptj"
-        case "llama", "mistral", "qwen2": return "llama"
-        default: return architecture.lowercased()
-        }
+        return prefix + (fam == .llama ? "layers" : "h") + ".\(layer).\(hf)\(suffix)"
     }
 
     static func splitSuffix(_ n: String) -> (String, String) {
@@ -45,24 +35,24 @@ public enum TensorNames {
         return (n, "")
     }
 
-    static let globalNames: [String: [String: String]] = [
-        "llama": ["embed_tokens": "token_embd", "norm": "output_norm", "lm_head": "output"],
-        "gpt2": ["wte": "token_embd", "wpe": "position_embd", "ln_f": "output_norm", "lm_head": "output"],
-        "gptj": ["wte": "token_embd", "ln_f": "output_norm", "lm_head": "output"],
+    static let globalNames: [ModelFamily: [String: String]] = [
+        .llama: ["embed_tokens": "token_embd", "norm": "output_norm", "lm_head": "output"],
+        .gpt2: ["wte": "token_embd", "wpe": "position_embd", "ln_f": "output_norm", "lm_head": "output"],
+        .gptj: ["wte": "token_embd", "ln_f": "output_norm", "lm_head": "output"],
     ]
 
-    static let blockNames: [String: [String: String]] = [
-        "llama": [
+    static let blockNames: [ModelFamily: [String: String]] = [
+        .llama: [
             "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
             "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
             "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
             "mlp.down_proj": "ffn_down",
         ],
-        "gpt2": [
+        .gpt2: [
             "ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",
             "mlp.c_fc": "ffn_up", "mlp.c_proj": "ffn_down",
         ],
-        "gptj": [
+        .gptj: [
             "ln_1": "attn_norm", "attn.q_proj": "attn_q", "attn.k_proj": "attn_k", "attn.v_proj": "attn_v",
             "attn.out_proj": "attn_output", "mlp.fc_in": "ffn_up", "mlp.fc_out": "ffn_down",
         ],
@@ -71,17 +61,16 @@ public enum TensorNames {
     /// GPT-2 HF weights stored as Conv1D [in, out].
     static let conv1DStems: Set<String> = ["attn_qkv", "attn_output", "ffn_up", "ffn_down"]
 
-    /// Storage layout of a tensor given its canonical name, format and the model's head counts.
-    public static func layout(canonical name: String, architecture: String, isGGUF: Bool, rank: Int,
+    /// Storage layout of a tensor given its canonical name, format and the model's head counts; nil
+    /// `architecture` (no hyper-parameters): matrices as stored.
+    public static func layout(canonical name: String, architecture: Architecture?, isGGUF: Bool, rank: Int,
                               heads: Int, kvHeads: Int) -> StorageLayout {
         guard rank == 2, name.hasSuffix(".weight") else { return .vector }
-        let fam = family(architecture)
+        guard let architecture else { return .rowMajor }
         let stem = name.split(separator: ".").dropLast().last.map(String.init) ?? ""
-        if fam == "gpt2", !isGGUF, conv1DStems.contains(stem) { return .conv1D }
-        // Only llama.cpp's "llama" converter permutes Q/K (its rope type is NORM); qwen2 uses NEOX rope
-        // and keeps HF's row order.
-        if isGGUF, architecture == "llama", stem == "attn_q" { return .permutedRows(heads: heads) }
-        if isGGUF, architecture == "llama", stem == "attn_k" { return .permutedRows(heads: kvHeads) }
+        if architecture.family == .gpt2, !isGGUF, conv1DStems.contains(stem) { return .conv1D }
+        if isGGUF, architecture.ggufPermutesQK, stem == "attn_q" { return .permutedRows(heads: heads) }
+        if isGGUF, architecture.ggufPermutesQK, stem == "attn_k" { return .permutedRows(heads: kvHeads) }
         return .rowMajor
     }
 }

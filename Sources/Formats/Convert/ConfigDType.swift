@@ -6,7 +6,7 @@ extension Converter {
     /// spellings are written: `torch_dtype` (transformers 4) and `dtype` (5).
     static func retypedConfig(_ data: Data, dtype: DType, path: String) throws -> [UInt8] {
         guard var c = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw FormatError.invalidConfig(path: path, reason: "not a JSON object")
+            throw FormatError.invalidConfigJSON(path: path)
         }
         let name = ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.name] ?? "float32"
         c["torch_dtype"] = name

@@ -13,15 +13,15 @@ public enum Converter {
     public static func ggufToHuggingFace(_ ckpt: Checkpoint, output: String, dtype: DType, overwrite: Bool,
                                          progress: Progress? = nil) throws {
         guard let g = ckpt.gguf else { throw FormatError.unknownFormat(path: ckpt.path) }
-        let hp = try ckpt.requiredHyperparameters()
+        let hp = try ckpt.requiredConfig()
         guard targetDTypes.contains(dtype) else { throw FormatError.unsupportedDType(dtype.name, operation: "convert") }
         let dir = try OutputDirectory(path: output, overwrite: overwrite)
         var entries: [SafetensorsWriter.Entry] = []
         for t in ckpt.tensors {
             guard let hfName = TensorNames.huggingFace(canonical: t.name, architecture: hp.architecture) else { continue }
             // Tied heads: HF checkpoints leave lm_head out and reuse the embedding.
-            if hfName == "lm_head.weight", hp.tiedEmbeddings { continue }
-            let conv1D = hp.family == "gpt2" && t.shape.count == 2
+            if hfName == "lm_head.weight", hp.tiedHead { continue }
+            let conv1D = hp.family == .gpt2 && t.shape.count == 2
                 && TensorNames.conv1DStems.contains(t.name.split(separator: ".").dropLast().last.map(String.init) ?? "")
             let shape = conv1D ? Array(t.shape.reversed()) : t.shape
             entries.append(.init(name: hfName, dtype: dtype, shape: shape, source: .fill { dst in
@@ -103,30 +103,30 @@ public enum Converter {
         return out
     }
 
-    /// config.json for transformers, from the GGUF hyper-parameters.
-    static func configJSON(_ hp: Hyperparameters, gguf g: GGUFFile, dtype: DType) throws -> [UInt8] {
+    /// config.json for transformers, from the GGUF hyper-parameters: their Codable form plus the keys
+    /// a loader wants besides the architecture (class, dtype, special tokens).
+    static func configJSON(_ hp: ModelConfig, gguf g: GGUFFile, dtype: DType) throws -> [UInt8] {
+        guard var c = try JSONSerialization.jsonObject(with: JSONEncoder().encode(hp)) as? [String: Any] else {
+            throw FormatError.invalidConfigJSON(path: "config.json")
+        }
         let torchDType = ["F32": "float32", "F16": "float16", "BF16": "bfloat16"][dtype.name] ?? "float32"
-        var c: [String: Any] = ["vocab_size": hp.vocabSize, "torch_dtype": torchDType, "dtype": torchDType]
+        c["torch_dtype"] = torchDType
+        c["dtype"] = torchDType
         for (key, ggufKey) in [("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"), ("pad_token_id", "padding_token_id")] {
             if let id = g["tokenizer.ggml.\(ggufKey)"]?.int { c[key] = id }
         }
         switch hp.family {
-        case "gpt2":
-            c.merge(["architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_layer": hp.layers, "n_embd": hp.dModel,
-                     "n_head": hp.heads, "n_inner": hp.dFF, "n_positions": hp.contextLength, "n_ctx": hp.contextLength,
-                     "layer_norm_epsilon": hp.normEps, "activation_function": "gelu_new", "tie_word_embeddings": hp.tiedEmbeddings]) { $1 }
-        case "gptj":
-            c.merge(["architectures": ["GPTJForCausalLM"], "model_type": "gptj", "n_layer": hp.layers, "n_embd": hp.dModel,
-                     "n_head": hp.heads, "n_inner": hp.dFF, "n_positions": hp.contextLength, "rotary_dim": hp.rotaryDim ?? hp.headDim,
-                     "layer_norm_epsilon": hp.normEps, "activation_function": "gelu_new", "tie_word_embeddings": false]) { $1 }
-        default:
-            let isQwen = hp.architecture == "qwen2"
-            c.merge(["architectures": [isQwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"], "model_type": isQwen ? "qwen2" : "llama",
-                     "hidden_size": hp.dModel, "intermediate_size": hp.dFF, "num_hidden_layers": hp.layers,
-                     "num_attention_heads": hp.heads, "num_key_value_heads": hp.kvHeads, "head_dim": hp.headDim,
-                     "max_position_embeddings": hp.contextLength, "rms_norm_eps": hp.normEps,
-                     "rope_theta": hp.ropeTheta ?? 10000, "hidden_act": "silu", "tie_word_embeddings": hp.tiedEmbeddings,
-                     "attention_bias": hp.attentionBias, "mlp_bias": false]) { $1 }
+        case .gpt2:
+            c["architectures"] = ["GPT2LMHeadModel"]
+            c["n_ctx"] = hp.contextLength
+        case .gptj:
+            c["architectures"] = ["GPTJForCausalLM"]
+        case .llama:
+            // A llama-family GGUF other than Qwen2 becomes a plain llama config: GGUF records no
+            // sliding window, and transformers' Mistral default (4096) would change the model.
+            let isQwen = hp.architecture == .qwen2
+            c["architectures"] = [isQwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"]
+            c["model_type"] = isQwen ? "qwen2" : "llama"
         }
         return [UInt8](try JSONSerialization.data(withJSONObject: c, options: [.sortedKeys, .prettyPrinted]))
     }

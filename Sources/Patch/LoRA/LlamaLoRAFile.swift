@@ -18,9 +18,9 @@ public enum LlamaLoRAFile {
     /// - Parameters:
     ///   - dtype: f32, f16 or bf16 for the factor tensors.
     ///   - baseMetadata: keys copied from the base GGUF after the adapter's own (`<arch>.*` hyper-parameters).
-    ///   - rowPermutation: the GGUF storage permutation of a tensor's rows (llama Q/K), nil for none.
+    ///   - rowPermutation: the GGUF layout of a tensor whose rows it permutes (llama Q/K), nil for none.
     public static func write(_ adapter: LoRAAdapter, dtype: DType, baseMetadata: [(key: String, value: GGUFValue)] = [],
-                             rowPermutation: (String) -> RowPermutation? = { _ in nil }, to path: String,
+                             rowPermutation: (String) -> StorageLayout? = { _ in nil }, to path: String,
                              overwrite: Bool) throws {
         guard ElementCodec.floatTypes.contains(dtype) else { throw PatchError.unsupportedDType(dtype.name) }
         let r = adapter.maxRank

@@ -57,11 +57,12 @@ public struct LoRAFactors: Equatable, Sendable {
                            alpha: alpha.map { $0 * Float(r) / Float(rank) })
     }
 
-    /// B with its rows reordered by `permutation` (logical row i goes to storage row p(i)), or back.
-    func rowsPermuted(_ permutation: RowPermutation, inverse: Bool) -> LoRAFactors {
+    /// B with its rows reordered by `layout`'s row permutation (logical row i goes to storage row
+    /// p(i)), or back.
+    func rowsPermuted(_ layout: StorageLayout, inverse: Bool) -> LoRAFactors {
         var out = self
         for i in 0..<rows {
-            let s = permutation.storageRow(i, rows: rows)
+            let s = layout.storageRow(i, rows: rows)
             let (from, to) = inverse ? (s, i) : (i, s)
             for t in 0..<rank { out.b[to * rank + t] = b[from * rank + t] }
         }

@@ -4,13 +4,13 @@ import Formats
 // order, and the conversions patch → adapter (export) and adapter → patch (import).
 
 extension Checkpoint {
-    /// The GGUF storage permutation of a canonical tensor's rows in this model's GGUF form (llama Q/K),
-    /// whatever form this checkpoint is in; nil when rows are stored in Hugging Face order.
-    public func ggufRowPermutation(_ canonical: String) -> RowPermutation? {
-        guard let hp = hyperparameters else { return nil }
+    /// The layout of a canonical tensor in this model's GGUF form when it permutes the rows (llama
+    /// Q/K), whatever form this checkpoint is in; nil when rows are stored in Hugging Face order.
+    public func ggufRowPermutation(_ canonical: String) -> StorageLayout? {
+        guard let hp = config else { return nil }
         let layout = TensorNames.layout(canonical: canonical, architecture: hp.architecture, isGGUF: true, rank: 2,
-                                        heads: hp.heads, kvHeads: hp.kvHeads)
-        if case let .permutedRows(heads) = layout { return .llamaRope(heads: heads) }
+                                        heads: hp.nHead, kvHeads: hp.nKVHead)
+        if case .permutedRows = layout { return layout }
         return nil
     }
 }
@@ -20,9 +20,10 @@ public enum LoRAExport {
     /// the same form (hashes checked, as `verify`); for another form of the model (a GGUF patch, an HF
     /// base) each adapted tensor's logical shape is checked instead, since LoRA factors are logical.
     public static func adapter(for patch: Patch, base: Checkpoint) throws -> LoRAAdapter {
-        let hp = try base.requiredHyperparameters()
-        guard TensorNames.family(patch.base.architecture) == hp.family else {
-            throw PatchError.adapterMismatch("the patch is for \(patch.base.architecture), the base is \(hp.architecture)")
+        let hp = try base.requiredConfig()
+        let patchArchitecture = Architecture(name: patch.base.architecture)
+        guard patchArchitecture?.family == hp.family else {
+            throw PatchError.adapterMismatch("the patch is for \(patch.base.architecture), the base is \(hp.architecture.rawValue)")
         }
         let sameForm = patch.base.format == base.patchFormat
         if sameForm {
@@ -34,7 +35,7 @@ public enum LoRAExport {
         }
         var adapter = try LoRAAdapter(patch: patch) { name in
             if patch.base.format == "gguf" { return name }
-            return TensorNames.canonical(hf: name, architecture: patch.base.architecture)
+            return patchArchitecture.flatMap { TensorNames.canonical(hf: name, architecture: $0) }
         }
         for f in adapter.factors {
             guard let t = base.tensor(f.tensor) else { throw PatchError.adapterMismatch("the base has no tensor \(f.tensor)") }
@@ -43,7 +44,7 @@ public enum LoRAExport {
                 throw PatchError.adapterMismatch("tensor \(f.tensor) is [\(rows), \(cols)] in the base, the patch edits [\(f.rows), \(f.cols)]")
             }
         }
-        adapter.architecture = hp.architecture
+        adapter.architecture = hp.architecture.rawValue
         return adapter
     }
 
@@ -59,9 +60,12 @@ public enum LoRAImport {
     /// - Parameter ggufRowOrder: B rows are in GGUF storage order (llama.cpp adapters).
     public static func patch(from adapter: LoRAAdapter, base: Checkpoint, ggufRowOrder: Bool, promoteTo: DType = .f32,
                              metadata: [String: String] = [:]) throws -> Patch {
-        let hp = try base.requiredHyperparameters()
-        guard ggufRowOrder ? adapter.architecture == hp.architecture : TensorNames.family(adapter.architecture) == hp.family else {
-            throw PatchError.adapterMismatch("the adapter is for \(adapter.architecture), the base is \(hp.architecture)")
+        let hp = try base.requiredConfig()
+        // llama.cpp adapters name the base's exact architecture (its row order depends on it); PEFT ones
+        // only need the same block structure.
+        guard ggufRowOrder ? adapter.architecture == hp.architecture.rawValue
+                : Architecture(name: adapter.architecture)?.family == hp.family else {
+            throw PatchError.adapterMismatch("the adapter is for \(adapter.architecture), the base is \(hp.architecture.rawValue)")
         }
         var builder = PatchBuilder(architecture: base.patchArchitecture, format: base.patchFormat, metadata: metadata)
         var seen: Set<String> = []

@@ -56,7 +56,7 @@ public enum PEFTAdapter {
             "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": baseModel,
             "r": r, "lora_alpha": Double(alpha), "target_modules": modules.map(\.name),
             "rank_pattern": rankPattern, "alpha_pattern": alphaPattern,
-            "fan_in_fan_out": TensorNames.family(adapter.architecture) == "gpt2",
+            "fan_in_fan_out": Architecture(name: adapter.architecture)?.family == .gpt2,
             "lora_dropout": 0.0, "bias": "none", "use_rslora": false, "use_dora": false,
             "inference_mode": true, "init_lora_weights": true, "modules_to_save": NSNull(),
             "revision": NSNull(),
@@ -126,7 +126,7 @@ public enum PEFTAdapter {
             let expected = (patternValue(rankPattern, module) as? Int) ?? r
             guard rank == expected else { throw bad("\(module) has rank \(rank), the config says \(expected)") }
             let moduleAlpha = (patternValue(alphaPattern, module) as? NSNumber)?.doubleValue ?? alpha
-            guard let canonical = TensorNames.canonical(hf: module + ".weight", architecture: architecture) else {
+            guard let canonical = Architecture(name: architecture).flatMap({ TensorNames.canonical(hf: module + ".weight", architecture: $0) }) else {
                 throw PatchError.adapterMismatch("module \(module) does not exist in a \(architecture) model")
             }
             // Scale alpha / r, or alpha / √r for rank-stabilized LoRA: expressed as an alpha over r.

@@ -1,3 +1,5 @@
+import Formats
+
 /// ROME / WilKE / MEMIT hyper-parameters (ALGORITHM.md §1.4, §2.3, §3.1). Defaults follow the
 /// reference's gpt2-xl / GPT-J files; the per-architecture choices for models the papers did not use are
 /// ours and documented in docs/ALGORITHM_NOTES.md. Every field has a CLI flag on `wilke edit`. MEMIT
@@ -78,18 +80,18 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     /// reference); ROME's fixed layer is the reference's for GPT-2 XL (17) / GPT-J (5), and for other
     /// models the layer at 1/6 of the depth rounded (SmolLM2's 30 layers: 5), about where causal tracing
     /// puts the subject's last-token MLP effect in small models.
-    public static func defaults(layers: Int, architecture: String) -> EditHyperparameters {
+    public static func defaults(layers: Int, family: ModelFamily) -> EditHyperparameters {
         let half = max(1, layers / 2)
         var rome = max(0, Int((Double(layers) / 6).rounded()))
-        if architecture == "gpt2", layers == 48 { rome = 17 }
-        if architecture == "gptj", layers == 28 { rome = 5 }
+        if family == .gpt2, layers == 48 { rome = 17 }
+        if family == .gptj, layers == 28 { rome = 5 }
         rome = min(rome, layers - 1)
         // MEMIT: the reference's gpt2-xl 13-17 and GPT-J 3-8, otherwise the window around ROME's layer.
         var memit = memitWindow(romeLayer: rome, layers: layers)
-        if architecture == "gpt2", layers == 48 { memit = Array(13...17) }
-        if architecture == "gptj", layers == 28 { memit = Array(3...8) }
+        if family == .gpt2, layers == 48 { memit = Array(13...17) }
+        if family == .gptj, layers == 28 { memit = Array(3...8) }
         var hp = EditHyperparameters(romeLayer: rome, scanLayers: Array(0..<half), memitLayers: memit)
-        if architecture == "gpt2", layers == 48 { hp.memitLambda = 20000 }
+        if family == .gpt2, layers == 48 { hp.memitLambda = 20000 }
         return hp
     }
 

@@ -74,12 +74,7 @@ public final class Editor {
                 return try ckpt.logical(t).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
             }
         }
-        let format: String
-        switch loaded.checkpoint.format {
-        case .gguf: format = "gguf"
-        case .safetensors, .huggingFaceDirectory: format = "safetensors"
-        }
-        builder = PatchBuilder(architecture: loaded.checkpoint.architecture ?? "unknown", format: format)
+        builder = PatchBuilder(architecture: loaded.checkpoint.patchArchitecture, format: loaded.checkpoint.patchFormat)
     }
 
     /// The context templates, sampled once from the model as it was before the first edit.
@@ -150,11 +145,20 @@ public final class Editor {
         let ckpt = loaded.checkpoint
         let name = "blk.\(layer).ffn_down.weight"
         guard let t = ckpt.tensor(name), t.layout != .vector else { throw WilKEError.missingTensor(name) }
-        let base = current[t.name] ?? ckpt.tensorBytes(t)
-        let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: left, v: right, rank: 1, scale: 1,
-                                     promoteTo: .f32, edits: [record])
+        _ = try addStep(t, layer: layer, u: left, v: right, rank: 1, scale: 1, edits: [record])
+    }
+
+    /// Records one step on `t` (read from its last result, else the checkpoint) and loads the result's
+    /// exact bytes into the model as `t`'s stored form: the one path from a patch step to the engine,
+    /// shared by new edits and replayed ones.
+    private func addStep(_ t: CheckpointTensor, layer: Int, u: [Float], v: [Float], rank: Int, scale: Float,
+                         edits: [EditRecord]) throws -> TensorBytes {
+        let base = current[t.name] ?? loaded.checkpoint.tensorBytes(t)
+        let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: u, v: v, rank: rank, scale: scale,
+                                     promoteTo: .f32, edits: edits)
         current[t.name] = result
         try loaded.model.setMLPOutputWeight(layer: layer, Weight(t, result: result))
+        return result
     }
 
     /// Π_t p(y_t | prompt, y_<t), teacher-forced.
@@ -196,14 +200,10 @@ extension Editor {
                   let t = ckpt.tensor(step.tensor), t.layout != .vector else {
                 throw WilKEError.missingTensor(step.tensor)
             }
-            let base = current[t.name] ?? ckpt.tensorBytes(t)
-            let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: step.u, v: step.v,
-                                         rank: step.rank, scale: step.scale, promoteTo: .f32, edits: step.edits)
+            let result = try addStep(t, layer: layer, u: step.u, v: step.v, rank: step.rank, scale: step.scale, edits: step.edits)
             guard result.sha256 == step.resultSHA256 else {
                 throw WilKEError.invalidRequest("step \(i + 1) of the saved patch does not reproduce on this model (\(step.tensor))")
             }
-            current[t.name] = result
-            try loaded.model.setMLPOutputWeight(layer: layer, Weight(t, result: result))
             // One MEMIT edit is consecutive "memit" steps of one request; every other edit is one step.
             group.append(layer)
             let next = i + 1 < patch.steps.count ? patch.steps[i + 1].edits.first : nil

@@ -23,26 +23,3 @@ extension CheckpointWeights: StoredWeightSource {
         return try Weight(t, bytes: checkpoint.data(t), owner: checkpoint)
     }
 }
-
-extension ModelConfig {
-    /// The engine configuration for a checkpoint's hyper-parameters.
-    public init(_ hp: Hyperparameters) throws {
-        let arch: Architecture
-        switch hp.family {
-        case "gpt2": arch = .gpt2
-        case "gptj": arch = .gptj
-        case "llama": arch = .llama
-        default: throw WilKEError.unsupportedArchitecture(hp.architecture)
-        }
-        let qkvBias = hp.attentionBias
-        self.init(arch: arch, nLayer: hp.layers, dModel: hp.dModel, nHead: hp.heads, nKVHead: hp.kvHeads,
-                  headDim: hp.headDim, dFF: hp.dFF, vocabSize: hp.vocabSize, maxPositions: hp.contextLength,
-                  normEps: Float(hp.normEps), ropeTheta: Float(hp.ropeTheta ?? 10000),
-                  rotaryDim: arch == .gptj ? (hp.rotaryDim ?? hp.headDim) : (arch == .llama ? hp.headDim : 0),
-                  tiedHead: hp.tiedEmbeddings, attentionBias: qkvBias,
-                  // GPT-2's c_proj has a bias; Llama's `attention_bias` also puts one on o_proj; Qwen2's
-                  // q/k/v biases and GPT-J's out_proj do not.
-                  attentionOutBias: arch == .gpt2 || (qkvBias && hp.architecture != "qwen2"))
-        try validate()
-    }
-}

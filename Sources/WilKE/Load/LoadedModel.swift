@@ -21,13 +21,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// The checkpoint with `patches` applied in memory only (`PatchedWeights`); the file is not changed.
     public init(checkpoint: Checkpoint, patches: [Patch]) throws {
         self.checkpoint = checkpoint
-        let hp = try checkpoint.requiredHyperparameters()
-        // A config.json gets the engine's stricter reading (activation, rope type, mlp_bias checks).
-        if let path = checkpoint.configPath, let data = try? FileAccess.read(path) {
-            config = try ModelConfig(hfConfigJSON: data)
-        } else {
-            config = try ModelConfig(hp)
-        }
+        config = try checkpoint.requiredConfig()
         let weights: any WeightSource = patches.isEmpty ? CheckpointWeights(checkpoint) : try PatchedWeights(checkpoint, patches: patches)
         model = try TransformerModel(config: config, weights: weights)
         tokenizer = try LoadedModel.tokenizer(for: checkpoint)

@@ -26,10 +26,8 @@ public struct PatchedWeights: WeightSource {
         let ckpt = base.checkpoint
         guard let t = ckpt.tensor(name), let chain = steps[t.name] else { return try base.tensor(name) }
         let x = try patched(t, chain)
-        // Patched tensors are F32, F16 or BF16: decode, then undo the storage layout like the checkpoint does.
-        var stored = [Float](repeating: 0, count: t.elementCount)
-        try x.bytes.withUnsafeBytes { raw in try stored.withUnsafeMutableBufferPointer { try TensorCodec.dequantize(x.dtype, raw, into: $0) } }
-        return (t.logicalShape, Checkpoint.logical(stored, of: t))
+        // The result's bytes (possibly promoted to another dtype) in `t`'s storage layout.
+        return (t.logicalShape, try x.bytes.withUnsafeBytes { try t.layout.logical($0, dtype: x.dtype, shape: t.shape) })
     }
 
     /// The stored bytes of `t` after `chain` (hashes checked by the patch arithmetic).

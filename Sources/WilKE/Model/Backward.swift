@@ -1,3 +1,5 @@
+import Formats
+
 // The activation-only backward pass (weights frozen): from dLoss/dLogits at the `logitsAt` positions
 // down through the LM head, the final norm and every computed block, to the residual stream after a
 // chosen block. An additive δ on layer l's MLP output (ROME) or on the residual after block l (MEMIT)
@@ -99,7 +101,7 @@ extension TransformerModel {
     /// LayerNorm or RMSNorm backward, accumulated into `dinp` ([N, C]).
     func normBackward(dinp: FloatBuffer, dout: FloatBuffer, inp: FloatBuffer, mean: FloatBuffer, rstd: FloatBuffer,
                       weight: FloatBuffer, n: Int) {
-        if config.arch == .llama {
+        if config.family == .llama {
             RMSNorm.backward(dinp: dinp.p, dout: dout.p, inp: inp.p, rstd: rstd.p, weight: weight.p, n: n, c: config.dModel)
         } else {
             LayerNorm.backward(dinp: dinp.p, dout: dout.p, inp: inp.p, mean: mean.p, rstd: rstd.p, weight: weight.p,

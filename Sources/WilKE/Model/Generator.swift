@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 
 /// A seeded, reproducible RNG (SplitMix64) so sampled context templates are the same run to run.
@@ -53,7 +54,7 @@ public struct Generator {
             let keep = active.indices.filter { i in
                 let r = active[i]
                 return !stopTokens.contains(next[i]) && out[r].count < maxNewTokens
-                    && (model.config.arch != .gpt2 || caches[r].count + 1 <= model.config.maxPositions)
+                    && (model.config.family != .gpt2 || caches[r].count + 1 <= model.config.maxPositions)
             }
             if keep.isEmpty { break }
             active = keep.map { active[$0] }

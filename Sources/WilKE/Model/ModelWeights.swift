@@ -1,3 +1,5 @@
+import Formats
+
 /// One block's parameters: matrices as `Weight` (stored form, nn.Linear layout [out, in]), vectors f32. Optional members depend on the family:
 /// GPT-2 has every bias; GPT-J has no attention biases and no second norm; llama has no norm biases,
 /// a gate projection and (Qwen2) q/k/v biases.
@@ -22,10 +24,10 @@ final class LayerWeights: @unchecked Sendable {
     init(_ l: Int, _ cfg: ModelConfig, _ src: TensorLoader) throws {
         let (c, f, qd, kvd) = (cfg.dModel, cfg.dFF, cfg.qDim, cfg.kvDim)
         let b = "blk.\(l)."
-        let lnFamily = cfg.arch != .llama
+        let lnFamily = cfg.family != .llama
         attnNorm = try src.load(b + "attn_norm.weight", [c])
         attnNormBias = lnFamily ? try src.load(b + "attn_norm.bias", [c]) : nil
-        if cfg.arch == .gpt2 {
+        if cfg.family == .gpt2 {
             // GPT-2 fuses q, k, v into c_attn: rows [0, C) are q, [C, 2C) k, [2C, 3C) v.
             let w = try src.matrix(b + "attn_qkv.weight", [3 * c, c]), bias = try src.load(b + "attn_qkv.bias", [3 * c])
             func part(_ buf: FloatBuffer, _ i: Int, _ size: Int) -> FloatBuffer {
@@ -49,8 +51,8 @@ final class LayerWeights: @unchecked Sendable {
         wo = try src.matrix(b + "attn_output.weight", [c, qd])
         bo = cfg.attentionOutBias ? try src.load(b + "attn_output.bias", [c]) : nil
         ffnNorm = cfg.parallelBlock ? nil : try src.load(b + "ffn_norm.weight", [c])
-        ffnNormBias = cfg.arch == .gpt2 ? try src.load(b + "ffn_norm.bias", [c]) : nil
-        wGate = cfg.arch == .llama ? try src.matrix(b + "ffn_gate.weight", [f, c]) : nil
+        ffnNormBias = cfg.family == .gpt2 ? try src.load(b + "ffn_norm.bias", [c]) : nil
+        wGate = cfg.family == .llama ? try src.matrix(b + "ffn_gate.weight", [f, c]) : nil
         wUp = try src.matrix(b + "ffn_up.weight", [f, c])
         bUp = lnFamily ? try src.load(b + "ffn_up.bias", [f]) : nil
         wDown = try src.matrix(b + "ffn_down.weight", [c, f])
@@ -111,10 +113,10 @@ final class ModelWeights: @unchecked Sendable {
         let src = TensorLoader(source: source)
         let (c, v) = (cfg.dModel, cfg.vocabSize)
         tokenEmbd = try src.matrix("token_embd.weight", [v, c])
-        positionEmbd = cfg.arch == .gpt2 ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
+        positionEmbd = cfg.family == .gpt2 ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
         layers = try (0..<cfg.nLayer).map { try LayerWeights($0, cfg, src) }
         outputNorm = try src.load("output_norm.weight", [c])
-        outputNormBias = cfg.arch != .llama ? try src.load("output_norm.bias", [c]) : nil
+        outputNormBias = cfg.family != .llama ? try src.load("output_norm.bias", [c]) : nil
         if source.has("output.weight") {
             output = try src.matrix("output.weight", [v, c])
         } else if cfg.tiedHead {
@@ -122,7 +124,7 @@ final class ModelWeights: @unchecked Sendable {
         } else {
             throw WilKEError.missingTensor("output.weight")
         }
-        outputBias = cfg.arch == .gptj && !cfg.tiedHead ? try src.load("output.bias", [v]) : nil
+        outputBias = cfg.family == .gptj && !cfg.tiedHead ? try src.load("output.bias", [v]) : nil
         // f32 copies for the whole model or for none of it (see `F32Cache`).
         var matrices = [tokenEmbd] + (output === tokenEmbd ? [] : [output])
         for b in layers { matrices += [b.wq, b.wk, b.wv, b.wo, b.wUp, b.wDown] + (b.wGate.map { [$0] } ?? []) }

@@ -1,3 +1,5 @@
+import Formats
+
 // Backward of one block, activations only, walking `block`'s kernels in reverse. Legend as TransformerBlock.swift.
 //   sequential: dh = dout + N2ᵀ(MLPᵀ(dout));  dx = dh + N1ᵀ(Attnᵀ(dh))
 //   parallel:   dx = dout + N1ᵀ(Attnᵀ(dout) + MLPᵀ(dout))
@@ -48,10 +50,10 @@ extension TransformerModel {
         Attention.backward(dq: dq.p, dk: dk.p, dv: dv.p, da: dA.p, q: act.q.p, rows: rows, nHead: cfg.nHead,
                            nKVHead: cfg.nKVHead, headDim: cfg.headDim)
         withExtendedLifetime(histories) {}
-        if cfg.arch != .gpt2 {
+        if cfg.family != .gpt2 {
             for (buf, heads) in [(dq, cfg.nHead), (dk, cfg.nKVHead)] {
                 RoPE.backward(dx: buf.p, positions: pack.positions, nHead: heads, headDim: cfg.headDim,
-                              rotaryDim: cfg.rotaryDim, theta: cfg.ropeTheta, interleaved: cfg.arch == .gptj)
+                              rotaryDim: cfg.rotaryDim, theta: cfg.ropeBase, interleaved: cfg.family == .gptj)
             }
         }
         w.wq.backward(dinp: dXn.p, dout: dq.p, n: t)

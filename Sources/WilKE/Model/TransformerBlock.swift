@@ -1,3 +1,5 @@
+import Formats
+
 // One transformer block over packed tokens. Legend: T packed new tokens, C width, H/G query/kv heads,
 // D head dim, F MLP width.
 //   sequential (GPT-2, llama): h = x + Attn(N1(x));  out = h + MLP(N2(h))
@@ -31,7 +33,7 @@ final class LayerActivations: @unchecked Sendable {
         a = FloatBuffer(count: t * cfg.qDim); attnOut = FloatBuffer(count: t * c)
         h = FloatBuffer(count: seq ? t * c : 0); hn = FloatBuffer(count: seq ? t * c : 0)
         norm2Mean = FloatBuffer(count: seq ? t : 0); norm2Rstd = FloatBuffer(count: seq ? t : 0)
-        up = FloatBuffer(count: t * f); gate = cfg.arch == .llama ? FloatBuffer(count: t * f) : nil
+        up = FloatBuffer(count: t * f); gate = cfg.family == .llama ? FloatBuffer(count: t * f) : nil
         key = FloatBuffer(count: t * f)
         mlp = FloatBuffer(count: t * c); out = FloatBuffer(count: t * c)
     }
@@ -49,11 +51,11 @@ extension TransformerModel {
         w.wq.forward(out: act.q.p, inp: act.xn.p, bias: w.bq?.p, n: t)
         w.wk.forward(out: act.k.p, inp: act.xn.p, bias: w.bk?.p, n: t)
         w.wv.forward(out: act.v.p, inp: act.xn.p, bias: w.bv?.p, n: t)
-        if cfg.arch != .gpt2 {
+        if cfg.family != .gpt2 {
             for buf in [act.q, act.k] {
                 RoPE.forward(x: buf.p, positions: pack.positions, nHead: buf === act.q ? cfg.nHead : cfg.nKVHead,
-                             headDim: cfg.headDim, rotaryDim: cfg.rotaryDim, theta: cfg.ropeTheta,
-                             interleaved: cfg.arch == .gptj)
+                             headDim: cfg.headDim, rotaryDim: cfg.rotaryDim, theta: cfg.ropeBase,
+                             interleaved: cfg.family == .gptj)
             }
         }
         let kvd = cfg.kvDim
@@ -107,11 +109,11 @@ extension TransformerModel {
     /// LayerNorm (GPT-2 / GPT-J) or RMSNorm (llama) over `n` rows of width C.
     func norm(out: FloatBuffer, mean: FloatBuffer, rstd: FloatBuffer, inp: FloatBuffer, weight: FloatBuffer,
               bias: FloatBuffer?, n: Int) {
-        if config.arch == .llama {
-            RMSNorm.forward(out: out.p, rstd: rstd.p, inp: inp.p, weight: weight.p, n: n, c: config.dModel, eps: config.normEps)
+        if config.family == .llama {
+            RMSNorm.forward(out: out.p, rstd: rstd.p, inp: inp.p, weight: weight.p, n: n, c: config.dModel, eps: config.normEpsF32)
         } else {
             LayerNorm.forward(out: out.p, mean: mean.p, rstd: rstd.p, inp: inp.p, weight: weight.p, bias: bias?.p,
-                              n: n, c: config.dModel, eps: config.normEps)
+                              n: n, c: config.dModel, eps: config.normEpsF32)
         }
     }
 }

@@ -1,3 +1,5 @@
+import Formats
+
 /// The CPU transformer: GPT-2, GPT-J and llama-family (incl. Qwen2) decoders in f32 over OpenBLAS.
 /// Rows are packed into one [T, C] matrix per matmul; attention runs per row and head.
 public final class TransformerModel: @unchecked Sendable {
@@ -5,9 +7,11 @@ public final class TransformerModel: @unchecked Sendable {
     let weights: ModelWeights
 
     /// Loads and shape-checks every tensor the config needs; a missing or mis-shaped tensor throws
-    /// `WilKEError.missingTensor` / `.tensorShape` naming it.
+    /// `WilKEError.missingTensor` / `.tensorShape` naming it. A config the engine would compute wrongly
+    /// (another activation, scaled rope, MLP biases) throws its `FormatError` first.
     public init(config: ModelConfig, weights: WeightSource) throws {
         try config.validate()
+        try config.checkEngineSupport()
         self.config = config
         self.weights = try ModelWeights(config, weights)
     }
@@ -126,12 +130,12 @@ public final class TransformerModel: @unchecked Sendable {
         let g = FloatBuffer(count: n * c), normed = FloatBuffer(count: n * c)
         for (i, t) in rows.enumerated() { (g.p + i * c).update(from: x.p + t * c, count: c) }
         let mean = FloatBuffer(count: n), rstd = FloatBuffer(count: n)
-        if config.arch == .llama {
+        if config.family == .llama {
             RMSNorm.forward(out: normed.p, rstd: rstd.p, inp: g.p, weight: weights.outputNorm.p, n: n, c: c,
-                            eps: config.normEps)
+                            eps: config.normEpsF32)
         } else {
             LayerNorm.forward(out: normed.p, mean: mean.p, rstd: rstd.p, inp: g.p, weight: weights.outputNorm.p,
-                              bias: weights.outputNormBias?.p, n: n, c: c, eps: config.normEps)
+                              bias: weights.outputNormBias?.p, n: n, c: c, eps: config.normEpsF32)
         }
         let logits = FloatBuffer(count: n * v)
         weights.output.forward(out: logits.p, inp: normed.p, bias: weights.outputBias?.p, n: n)
@@ -162,7 +166,7 @@ struct Packing {
         for s in b.sequences { for t in s where t < 0 || t >= cfg.vocabSize {
             throw WilKEError.tokenOutOfRange(token: t, vocabSize: cfg.vocabSize)
         } }
-        if cfg.arch == .gpt2 { // learned positions: nothing exists past the table
+        if cfg.family == .gpt2 { // learned positions: nothing exists past the table
             for r in 0..<rows where starts[r] + lengths[r] > cfg.maxPositions {
                 throw WilKEError.sequenceTooLong(length: starts[r] + lengths[r], maxPositions: cfg.maxPositions)
             }
@@ -185,4 +189,11 @@ struct Packing {
     func residual(layer: Int, _ x: FloatBuffer, width: Int) -> ResidualCache {
         ResidualCache(layer: layer, starts: starts, lengths: lengths, values: x.array, width: width)
     }
+}
+
+extension ModelConfig {
+    /// The norm epsilon in the engine's precision (the config keeps the file's value).
+    var normEpsF32: Float { Float(normEps) }
+    /// The RoPE base in the engine's precision; only rotary families read it.
+    var ropeBase: Float { Float(ropeTheta ?? 10000) }
 }
