@@ -9,7 +9,7 @@ struct RootCommand: ParsableCommand {
         subcommands: [Dev.self],
         groupedSubcommands: [
             CommandGroup(name: "Checkpoints", subcommands: [Inspect.self, Convert.self, Tokenize.self, Ask.self]),
-            CommandGroup(name: "Editing", subcommands: [Stats.self, Edit.self, Eval.self]),
+            CommandGroup(name: "Editing", subcommands: [Stats.self, Edit.self, Eval.self, Compare.self]),
             CommandGroup(name: "Patches", subcommands: [Apply.self, Revert.self, Stack.self, Diff.self, Show.self, Log.self, Verify.self, Export.self, Import.self, Rebase.self]),
         ]
     )

@@ -34,6 +34,14 @@ struct EvalOptionsCLITests {
         let revert = try runWilke(["revert", path("edited.gguf"), path("run/run.wpatch"), "-o", path("reverted.gguf")], environment: env)
         #expect(revert.status == 0, "\(revert.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: path("reverted.gguf"))) == Data(contentsOf: URL(fileURLWithPath: path("tiny.gguf"))))
+        // The run overlaid with itself: a panel per score, a line per run; a directory without a
+        // summary is named in a one-line error and leaves no figure behind.
+        let cmp = try runWilke(["compare", path("run"), path("run"), "--names", "x,y", "-o", path("overlay.svg")])
+        #expect(cmp.status == 0, "\(cmp.stderr)")
+        let svg = try String(contentsOfFile: path("overlay.svg"), encoding: .utf8)
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 12 && svg.contains("data-name=\"y\""))
+        let bad = try runWilke(["compare", path("cache"), "-o", path("bad.svg")])
+        #expect(bad.status != 0 && bad.stderr.contains("summary.json") && !FileManager.default.fileExists(atPath: path("bad.svg")), "\(bad.stderr)")
     }
 
     /// About the median eigenvalue of the random model's C_l (1e-4 at layers 0 and 1, measured), so the

@@ -95,4 +95,26 @@ import Testing
         #expect(bars.map { $0.attributes["data-label"]! } == ["4", "6"])
         #expect(bars.map { Double($0.attributes["data-value"]!)! } == [2, 1])
     }
+
+    /// The overlay of several runs: one panel per score in a 3-column grid, a line per run in each
+    /// panel, and each line's points at that run's own scores (ORS of run b at n = 4 is 0.25).
+    @Test func overlayHasAPanelPerScoreAndALinePerRun() throws {
+        let a = [CheckpointScores(n: 1, s: 0, es: 1, gs: 0, ls: 0, ers: 1, ors: 1),
+                 CheckpointScores(n: 2, s: 0.5, es: 1, gs: 0.5, ls: 0.5, ers: 1, ors: 0.5)]
+        let b = a + [CheckpointScores(n: 4, s: 0.2, es: 0.5, gs: 0.1, ls: 0.1, ers: 0.5, ors: 0.25)]
+        let svg = EvalPlots.overlay([("a", a), ("b", b)])
+        let els = try Elements.parse(svg)
+        let root = try #require(els.first)
+        #expect(root.attributes["width"] == "2160" && root.attributes["height"] == "840")
+        let groups = els.filter { $0.name == "g" }.map { $0.attributes["transform"] ?? "" }
+        #expect(groups == ["translate(0 0)", "translate(720 0)", "translate(1440 0)",
+                           "translate(0 420)", "translate(720 420)", "translate(1440 420)"])
+        let lines = els.filter { $0.name == "polyline" }
+        #expect(lines.map { $0.attributes["data-name"] ?? "" } == Array(repeating: ["a", "b"], count: 6).flatMap { $0 })
+        // The ORS panel is the last: run b's third point sits a quarter of the way up the frame.
+        let ors = Self.points(lines[11].attributes)
+        #expect(ors.count == 3)
+        #expect(abs(ors[2].1 - (SVGChart.bottom - 0.25 * (SVGChart.bottom - SVGChart.top))) < 0.01)
+    }
 }
+

@@ -139,6 +139,17 @@ public struct EvalDirectory: Sendable {
         try writeAtomically(try EvalDirectory.encode(c, pretty: true), to: configPath)
     }
 
+    /// The scores at each checkpoint reached, from summary.json (what `wilke compare` overlays).
+    public func readCheckpoints() throws -> [CheckpointScores] {
+        struct Scores: Decodable { var checkpoints: [CheckpointScores] }
+        guard let data = FileManager.default.contents(atPath: summaryPath) else {
+            throw WilKEError.io(path: summaryPath, reason: "missing: not an evaluation directory, or no edit finished yet")
+        }
+        do { return try JSONDecoder().decode(Scores.self, from: data).checkpoints } catch {
+            throw WilKEError.io(path: summaryPath, reason: "not a valid evaluation summary")
+        }
+    }
+
     /// The logged entries; a torn last line (a crash mid-append) is dropped, any other bad line fails.
     public func readLog() throws -> [EvalLogEntry] {
         guard let data = FileManager.default.contents(atPath: logPath) else { return [] }

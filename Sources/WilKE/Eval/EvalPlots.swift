@@ -31,4 +31,18 @@ public enum EvalPlots {
             "layers.svg": SVGChart.bars(title: "\(name): layer chosen per edit", xLabel: "layer", yLabel: "edits", bars: layerBars),
         ]
     }
+
+    /// Several runs in one figure: a panel per score (S, ES, GS, LS, ERS, ORS) against the number of
+    /// edits, a line per run, so methods are compared at the same checkpoints (issue #13's overlay).
+    public static func overlay(_ runs: [(name: String, rows: [CheckpointScores])]) -> String {
+        let metrics: [(String, KeyPath<CheckpointScores, Double>)] = [
+            ("S", \.s), ("ES", \.es), ("GS", \.gs), ("LS", \.ls), ("ERS", \.ers), ("ORS", \.ors)]
+        let charts = metrics.map { label, key in
+            (title: label, series: runs.map { run in
+                SVGChart.Series(name: run.name, points: run.rows.map { (Double($0.n), $0[keyPath: key]) })
+            })
+        }
+        return SVGChart.panels(charts, columns: 3, xLabel: "number of edits (log scale)", yLabel: "score", logX: true,
+                               yRange: 0...1)
+    }
 }

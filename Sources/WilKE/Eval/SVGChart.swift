@@ -30,6 +30,25 @@ public enum SVGChart {
     /// - yRange: fixed y range (e.g. 0...1 for scores); nil fits the data with some headroom.
     public static func lines(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool,
                              yRange: ClosedRange<Double>? = nil) -> String {
+        document(linesBody(title: title, xLabel: xLabel, yLabel: yLabel, series: series, logX: logX, yRange: yRange))
+    }
+
+    /// Several line charts in one document, `columns` to a row, each in its own 720 × 420 cell (the
+    /// overlay of several evaluation runs: one panel per score).
+    public static func panels(_ charts: [(title: String, series: [Series])], columns: Int, xLabel: String,
+                              yLabel: String, logX: Bool, yRange: ClosedRange<Double>? = nil) -> String {
+        let cols = max(1, min(columns, charts.count)), rowCount = (charts.count + cols - 1) / cols
+        var body = ""
+        for (i, c) in charts.enumerated() {
+            body += String(format: "<g transform=\"translate(%.0f %.0f)\">\n", Double(i % cols) * width, Double(i / cols) * height)
+            body += linesBody(title: c.title, xLabel: xLabel, yLabel: yLabel, series: c.series, logX: logX, yRange: yRange)
+            body += "</g>\n"
+        }
+        return document(body, width: Double(cols) * width, height: Double(max(rowCount, 1)) * height)
+    }
+
+    static func linesBody(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool,
+                          yRange: ClosedRange<Double>?) -> String {
         let xs = series.flatMap { $0.points.map(\.x) }.filter { !logX || $0 > 0 }
         let ys = series.flatMap { $0.points.map(\.y) }
         let xMin = xs.min() ?? 1, xMax = max(xs.max() ?? 1, xMin)
@@ -48,7 +67,7 @@ public enum SVGChart {
             for p in pts { body += String(format: "<circle cx=\"%.2f\" cy=\"%.2f\" r=\"3\" fill=\"%@\"/>\n", p.0, p.1, color) }
             body += legend(i, s.name, color, dash)
         }
-        return document(body)
+        return body
     }
 
     /// A bar chart with one labelled bar per entry, in order; y starts at 0.
@@ -144,9 +163,9 @@ public enum SVGChart {
             + String(format: "<text x=\"%.0f\" y=\"%.0f\" font-size=\"12\">%@</text>\n", right + 46, y + 4, escape(name))
     }
 
-    static func document(_ body: String) -> String {
+    static func document(_ body: String, width w: Double = width, height h: Double = height) -> String {
         String(format: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\">\n",
-               width, height, width, height) + body + "</svg>\n"
+               w, h, w, h) + body + "</svg>\n"
     }
 
     static func escape(_ s: String) -> String {
