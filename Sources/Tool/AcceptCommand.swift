@@ -38,7 +38,7 @@ extension RootCommand.Dev {
             let solvers = found
             func greedy(_ text: String) throws -> Int { try loaded.nextTokens(after: try loaded.encodePrompt(text), top: 1)[0].id }
             let before = try prompts.map(greedy)
-            let original = (0..<loaded.config.nLayer).map { loaded.model.mlpOutputWeight(layer: $0) }
+            let original = loaded.model.mlpOutputSnapshot()  // references to the unedited weights, no copy
             var templates: [String]?
             var success = 0, kept = 0, checked = 0
             for (i, fact) in facts.enumerated() {
@@ -55,10 +55,8 @@ extension RootCommand.Dev {
                                            "success": ok, "unrelated_kept": same, "unrelated": prompts.count,
                                            "p_new_after": report.newAfter, "seconds": report.seconds]
                 FileHandle.standardOutput.write(try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys]) + Data("\n".utf8))
-                // The edited layer (MEMIT: each of its layers) gets its original back.
-                for l in report.method == .memit ? algorithm.layers : [report.layer] {
-                    try loaded.model.setMLPOutputWeight(layer: l, original[l])
-                }
+                // Every edited layer gets its original back: the edit's terms are dropped.
+                try loaded.model.restore(original)
             }
             let summary: [String: Any] = ["summary": true, "method": method.rawValue, "facts": facts.count, "success": success,
                                           "unrelated_kept": kept, "unrelated_checked": checked]

@@ -17,8 +17,8 @@ struct LoRACLITests {
         let r = try runWilke(["export", path(dir, "p.wpatch"), "--base", RealModel.path, "-o", path(dir, "p-lora.gguf"), "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
-        // Same fma chain on the same dequantized weights: the adapter's logits are the patch's, exactly.
-        #expect(obj?["max_logit_difference"] as? Double == 0, "\(r.stdout)")
+        // The adapter merged by the fma chain vs the patch as a low-rank term in memory: f32 rounding only.
+        #expect((obj?["max_logit_difference"] as? Double ?? 1) < 1e-4, "\(r.stdout)")
         #expect(obj?["prompts"] as? Int == 1)
         let g = try GGUFFile(path: path(dir, "p-lora.gguf"))
         #expect(g.tensor(named: PatchCLITests.tensor + ".lora_a")?.ne == [1536, 1])

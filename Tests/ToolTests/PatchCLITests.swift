@@ -85,7 +85,14 @@ struct PatchCLITests {
         let onDisk = try runWilke(["ask", out, prompt, "-n", "0", "--top", "3", "--json"])
         let plain = try runWilke(["ask", RealModel.path, prompt, "-n", "0", "--top", "3", "--json"])
         #expect(inMemory.status == 0, "\(inMemory.stderr)")
-        #expect(inMemory.stdout == onDisk.stdout)
+        // In memory the patch is a low-rank term over the Q4_1 view, on disk its F32 result bytes: the
+        // same tokens, logits equal up to f32 rounding.
+        func next(_ out: String) throws -> [[String: Any]] {
+            try #require((try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["next_tokens"] as? [[String: Any]])
+        }
+        let (m, d) = (try next(inMemory.stdout), try next(onDisk.stdout))
+        #expect(m.map { $0["id"] as? Int } == d.map { $0["id"] as? Int })
+        #expect(zip(m, d).allSatisfy { abs(($0["logit"] as? Double ?? 0) - ($1["logit"] as? Double ?? 1)) < 1e-4 }, "\(inMemory.stdout)")
         #expect(inMemory.stdout != plain.stdout)
 
         let twice = try runWilke(["apply", out, p, "-o", dir.appendingPathComponent("twice.gguf").path])

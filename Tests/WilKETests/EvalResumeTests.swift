@@ -76,7 +76,9 @@ import TestSupport
         #expect(a.allSatisfy { ($0.editSeconds ?? 0) > 0 && ($0.rollbackSeconds ?? 0) > 0 })
         let w = wholeRunner.loaded.model.mlpOutputWeight(layer: a[1].layer)
         let norm = sqrt(w.reduce(0.0) { $0 + Double($1) * Double($1) })
-        #expect(a[1].norms?[String(a[1].layer)] == norm)
+        // The log's norm comes from the term's small products (no dense copy): equal up to f32 rounding.
+        let logged = try #require(a[1].norms?[String(a[1].layer)])
+        #expect(abs(logged - norm) / norm < 1e-6)
         for f in EvalPlots.files {
             let svg = try String(contentsOfFile: whole.path + "/" + f, encoding: .utf8)
             #expect(svg.hasPrefix("<?xml") && svg.contains("</svg>"))

@@ -28,9 +28,10 @@ public struct EditReport: Sendable, Codable {
 }
 
 /// Applies edits one after another to a loaded model (lifelong editing: each edit is computed on the
-/// model as already edited) and records each as a patch step on the stored tensor bytes. The in-memory
-/// weights are set from the patch's exact result bytes, so the model seen by the next edit is exactly
-/// what `wilke apply` of the patch produces. With `--preserve null-space` the editor's key-statistics
+/// model as already edited) and records each as a patch step on the stored tensor bytes. In memory an
+/// edited matrix is its stored view plus the steps' factors as a low-rank term (what `wilke ask --patch`
+/// serves for the same patch), so the model seen by the next edit is what `wilke apply` of the patch
+/// produces up to f32 rounding, and a replayed run rebuilds it bit for bit. With `--preserve null-space` the editor's key-statistics
 /// handle accumulates the keys of every edit it makes, so later edits avoid overwriting earlier ones.
 public final class Editor {
     public let loaded: LoadedModel
@@ -70,8 +71,8 @@ public final class Editor {
             let ckpt = loaded.checkpoint
             statistics.referenceNorm = { l in
                 let name = "blk.\(l).ffn_down.weight"
-                guard let t = ckpt.tensor(name) else { throw WilKEError.missingTensor(name) }
-                return try ckpt.logical(t).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                guard let w = try CheckpointWeights(ckpt).weight(name) else { throw WilKEError.missingTensor(name) }
+                return w.sumOfSquares().squareRoot()  // panel by panel from the mapping, in logical order
             }
         }
         builder = PatchBuilder(architecture: loaded.checkpoint.patchArchitecture, format: loaded.checkpoint.patchFormat)
@@ -139,25 +140,26 @@ public final class Editor {
         RecordedRequest(prompt: r.prompt, subject: r.subject, targetNew: r.targetNew, targetTrue: r.targetTrue)
     }
 
-    /// Records W_l += left ⊗ right (ROME: r ûᵀ) as a patch step on the stored tensor and loads the exact
-    /// result into the model. - left: [C]; right: [F]
+    /// Records W_l += left ⊗ right (ROME: r ûᵀ) as a patch step on the stored tensor (its exact result
+    /// bytes, the hash chain `wilke apply` checks) and adds the same factors to the model as a low-rank
+    /// term, so the engine multiplies by W + left ⊗ right without a dense copy. - left: [C]; right: [F]
     func apply(layer: Int, left: [Float], right: [Float], record: EditRecord) throws {
         let ckpt = loaded.checkpoint
         let name = "blk.\(layer).ffn_down.weight"
         guard let t = ckpt.tensor(name), t.layout != .vector else { throw WilKEError.missingTensor(name) }
         _ = try addStep(t, layer: layer, u: left, v: right, rank: 1, scale: 1, edits: [record])
+        try loaded.model.addMLPOutputTerm(layer: layer, left: left, right: right, rank: 1)
     }
 
-    /// Records one step on `t` (read from its last result, else the checkpoint) and loads the result's
-    /// exact bytes into the model as `t`'s stored form: the one path from a patch step to the engine,
-    /// shared by new edits and replayed ones.
+    /// Records one step on `t` (read from its last result, else the checkpoint): the exact result bytes
+    /// and hash chain `wilke apply` checks, shared by new edits and replayed ones. The engine gets the
+    /// step as a low-rank term (the callers), never these bytes.
     private func addStep(_ t: CheckpointTensor, layer: Int, u: [Float], v: [Float], rank: Int, scale: Float,
                          edits: [EditRecord]) throws -> TensorBytes {
         let base = current[t.name] ?? loaded.checkpoint.tensorBytes(t)
         let result = try builder.add(tensor: t.name, layout: t.stepLayout, base: base, u: u, v: v, rank: rank, scale: scale,
                                      promoteTo: .f32, edits: edits)
         current[t.name] = result
-        try loaded.model.setMLPOutputWeight(layer: layer, Weight(t, result: result))
         return result
     }
 
@@ -204,6 +206,13 @@ extension Editor {
             guard result.sha256 == step.resultSHA256 else {
                 throw WilKEError.invalidRequest("step \(i + 1) of the saved patch does not reproduce on this model (\(step.tensor))")
             }
+            // The step's factors as `StepFactors` reads them (Float(u·scale), v), the term `apply` added.
+            // (The result hash matched, so the step's own base hash names the bytes it continued from.)
+            guard let term = try StepFactors.term(of: [step], dtype: step.dtype, rows: result.rows, cols: result.cols,
+                                                  layout: t.stepLayout, sha256: step.baseSHA256) else {
+                throw WilKEError.invalidRequest("step \(i + 1) of the saved patch is not an edit this engine makes (\(step.tensor))")
+            }
+            try loaded.model.addMLPOutputTerm(layer: layer, left: term.a, right: term.b, rank: term.rank)
             // One MEMIT edit is consecutive "memit" steps of one request; every other edit is one step.
             group.append(layer)
             let next = i + 1 < patch.steps.count ? patch.steps[i + 1].edits.first : nil

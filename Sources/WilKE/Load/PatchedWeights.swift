@@ -1,9 +1,10 @@
 import Formats
 import Patch
 
-/// A `WeightSource` that serves a checkpoint with patches applied in memory only: each touched tensor's
-/// bytes go through the patch arithmetic (`TensorDelta.apply`, hashes checked) when the engine asks
-/// for it; every other tensor comes from the checkpoint unchanged. Nothing is written.
+/// A `WeightSource` that serves a checkpoint with patches applied in memory only: a touched matrix is
+/// its stored view plus the steps' low-rank term where that is the same sum (see `weight`), else its
+/// bytes go through the patch arithmetic (`TensorDelta.apply`, hashes checked); every other tensor
+/// comes from the checkpoint unchanged. Nothing is written.
 public struct PatchedWeights: WeightSource {
     public let base: CheckpointWeights
     /// Per stored tensor name, its steps in order.
@@ -39,11 +40,19 @@ public struct PatchedWeights: WeightSource {
 }
 
 extension PatchedWeights: StoredWeightSource {
-    /// A patched matrix is its result bytes in their stored dtype and layout (what `wilke apply` writes);
-    /// every other matrix is a view of the checkpoint.
+    /// A patched matrix is the checkpoint's view plus its steps' factors as a low-rank term (no copy)
+    /// when its result is F32 without a forward residue (an edit of a quantized or F32 tensor: the
+    /// sum up to f32 rounding, `StepFactors`); a result rounded to F16/BF16 or fixed by a residue is its
+    /// result bytes (what `wilke apply` writes), the one exact reading of it. Every other matrix is a view.
     func weight(_ name: String) throws -> Weight? {
-        guard let t = base.checkpoint.tensor(name), t.shape.count == 2 else { return nil }
+        let ckpt = base.checkpoint
+        guard let t = ckpt.tensor(name), t.shape.count == 2 else { return nil }
         guard let chain = steps[t.name] else { return try base.weight(name) }
+        let (rows, cols) = t.stepShape
+        if let view = try base.weight(name),
+           let term = try StepFactors.term(of: chain, dtype: t.dtype, rows: rows, cols: cols, layout: t.stepLayout, sha256: ckpt.sha256(t)) {
+            return term.rank == 0 ? view : view.adding(left: term.a, right: term.b, rank: term.rank)
+        }
         return try Weight(t, result: try patched(t, chain))
     }
 }

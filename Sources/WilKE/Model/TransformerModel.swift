@@ -1,5 +1,10 @@
 import Formats
 
+/// The MLP output projections of a model at one moment (`TransformerModel.mlpOutputSnapshot`).
+public struct MLPOutputSnapshot: @unchecked Sendable {
+    let weights: [Weight]
+}
+
 /// The CPU transformer: GPT-2, GPT-J and llama-family (incl. Qwen2) decoders in f32 over OpenBLAS.
 /// Rows are packed into one [T, C] matrix per matmul; attention runs per row and head.
 public final class TransformerModel: @unchecked Sendable {
@@ -19,7 +24,8 @@ public final class TransformerModel: @unchecked Sendable {
     /// ROME's edited matrix at `layer`: the MLP output projection, [C, F] row-major (W in `m = W k + b`).
     public func mlpOutputWeight(layer: Int) -> [Float] { weights.layers[layer].wDown.materialize().array }
 
-    /// ‖W‖_F of `layer`'s MLP output projection, read panel by panel from its stored form (no f32 copy).
+    /// ‖W‖_F of `layer`'s MLP output projection, read panel by panel from its stored form, plus its
+    /// low-rank term's share from small products (no f32 copy).
     public func mlpOutputNorm(layer: Int) -> Double { weights.layers[layer].wDown.sumOfSquares().squareRoot() }
 
     /// Replaces the MLP output projection of `layer` ([C, F] row-major), e.g. to apply or revert an edit.
@@ -35,6 +41,29 @@ public final class TransformerModel: @unchecked Sendable {
             throw WilKEError.tensorShape(name: "blk.\(layer).ffn_down.weight", expected: [config.dModel, config.dFF], found: [w.rows, w.cols])
         }
         weights.layers[layer].wDown = w
+    }
+
+    /// Adds Σ_t left_t ⊗ right_t to `layer`'s MLP output projection as a low-rank term over its stored
+    /// matrix (an edit in memory: no dense copy, `Weight.adding`).
+    /// - left: [k, C] (component-major); right: [k, F]
+    func addMLPOutputTerm(layer: Int, left: [Float], right: [Float], rank k: Int) throws {
+        let (c, f) = (config.dModel, config.dFF)
+        guard layer >= 0 && layer < config.nLayer else { throw WilKEError.invalidLayer(layer) }
+        guard left.count == k * c else { throw WilKEError.vectorSize(expected: k * c, found: left.count) }
+        guard right.count == k * f else { throw WilKEError.vectorSize(expected: k * f, found: right.count) }
+        weights.layers[layer].wDown = weights.layers[layer].wDown.adding(left: left, right: right, rank: k)
+    }
+
+    /// Every layer's MLP output projection as it is now: references to the weights (stored view plus
+    /// term), no copy. `restore` puts them back, bit for bit, after trial edits.
+    public func mlpOutputSnapshot() -> MLPOutputSnapshot { MLPOutputSnapshot(weights: weights.layers.map(\.wDown)) }
+
+    /// Puts back the MLP output projections of `snapshot` (taken from this model).
+    public func restore(_ snapshot: MLPOutputSnapshot) throws {
+        guard snapshot.weights.count == weights.layers.count else {
+            throw WilKEError.invalidRequest("the snapshot has \(snapshot.weights.count) layers, the model \(weights.layers.count)")
+        }
+        for (l, w) in snapshot.weights.enumerated() { try setMLPOutputWeight(layer: l, w) }
     }
 
     /// Runs the batch; see `ForwardBatch` for what is computed and recorded.

@@ -24,6 +24,12 @@ extension Weight {
     /// - bias: [OC] or nil
     func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, n: Int) {
         guard n > 0 else { return }
+        forwardStored(out: out, inp: inp, bias: bias, n: n)
+        lowRank?.forward(out: out, inp: inp, n: n, rows: rows, cols: cols)
+    }
+
+    /// `forward` with the stored matrix alone. - out: [N, OC]; inp: [N, C]; bias: [OC] or nil
+    func forwardStored(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>?, n: Int) {
         if let w = cachedF32() { return Matmul.forward(out: out, inp: inp, weight: w, bias: bias, n: n, c: cols, oc: rows) }
         if layout == .conv1D {
             conv1DPanels { k0, k, s, ld in
@@ -57,6 +63,12 @@ extension Weight {
     /// - dout: [N, OC]
     func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, n: Int) {
         guard n > 0 else { return }
+        backwardStored(dinp: dinp, dout: dout, n: n)
+        lowRank?.backward(dinp: dinp, dout: dout, n: n, rows: rows, cols: cols)
+    }
+
+    /// `backward` with the stored matrix alone. - dinp: [N, C], accumulated; dout: [N, OC]
+    private func backwardStored(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, n: Int) {
         if let w = cachedF32() { return Matmul.backward(dinp: dinp, dout: dout, weight: w, n: n, c: cols, oc: rows) }
         if layout == .conv1D {
             conv1DPanels { k0, k, s, ld in
@@ -83,24 +95,36 @@ extension Weight {
     /// (`cacheable`, see `F32Cache`; an aligned F32 grid in place needs none).
     func cachedF32() -> UnsafePointer<Float>? {
         guard cacheable, directF32 == nil else { return nil }  // an F32 grid is read in place already
-        return cache.withLock { state in
+        return stored.cache.withLock { state in
             if !state.tried {
                 state.tried = true
                 // No process-wide accounting: whether a matrix has its copy depends on its own model only,
                 // so two models in one process (tests, eval runs) compute bit for bit alike.
-                state.buffer = materialize()
+                state.buffer = materializeStored()
             }
             return state.buffer.map { UnsafePointer($0.p) }
         }
     }
 
-    /// Σ W_ij² in f64, summed in logical row-major order (the order of summing `materialize()`), without
-    /// materializing a row-major or permuted matrix.
+    /// ‖W + Aᵀ B‖_F²: the stored matrix's (computed once) plus the term's share from small products
+    /// (`LowRank.sumOfSquares`), so an edited matrix's norm needs no dense copy.
     func sumOfSquares() -> Double {
+        let w = stored.normSquared.withLock { s in
+            if s == nil { s = storedSumOfSquares() }
+            return s!
+        }
+        return lowRank.map { $0.sumOfSquares(over: self, storedSquares: w) } ?? w
+    }
+
+    /// Σ W_ij² of the stored matrix in f64, summed in logical row-major order (the order of summing
+    /// `materialize()`), without materializing a row-major or permuted matrix.
+    private func storedSumOfSquares() -> Double {
         var s = 0.0
         if layout == .conv1D {
-            for v in UnsafeBufferPointer(start: materialize().p, count: rows * cols) { s += Double(v) * Double(v) }
-            return s
+            // Held in a let: a temporary's pointer would outlive the buffer (freed before the loop reads it).
+            let m = materializeStored()
+            for v in UnsafeBufferPointer(start: m.p, count: rows * cols) { s += Double(v) * Double(v) }
+            return withExtendedLifetime(m) { s }
         }
         rowPanels { _, p, panel in
             for i in 0..<(p * cols) { s += Double(panel[i]) * Double(panel[i]) }

@@ -27,16 +27,31 @@ final class Weight: @unchecked Sendable {
     private let owner: AnyObject
     /// Bytes of one stored row.
     let rowBytes: Int
-    /// The f32 copy of `cachedF32` (made at most once), and whether this matrix may have one.
-    let cache = Mutex<(tried: Bool, buffer: FloatBuffer?)>((false, nil))
-    var cacheable = false
+    /// What belongs to the stored matrix rather than to this value: its f32 copy and ‖W‖², shared by
+    /// every weight made from it by `adding` (an edit adds a term, it does not re-dequantize the base).
+    let stored: StoredState
+    /// The edits and patch steps on top of the stored matrix: W_eff = W + Aᵀ B (nil: none).
+    let lowRank: LowRank?
+    /// Whether this matrix may have an f32 copy (`cachedF32`); set at load for the whole model.
+    var cacheable: Bool {
+        get { stored.cacheable.withLock { $0 } }
+        set { stored.cacheable.withLock { $0 = newValue } }
+    }
 
     private init(rows: Int, cols: Int, dtype: DType, layout: StorageLayout, storedRows: Int, storedCols: Int,
-                 offset: Int, base: UnsafeRawPointer, owner: AnyObject) {
+                 offset: Int, base: UnsafeRawPointer, owner: AnyObject, stored: StoredState = StoredState(),
+                 lowRank: LowRank? = nil) {
         self.rows = rows; self.cols = cols; self.dtype = dtype; self.layout = layout
         self.storedRows = storedRows; self.storedCols = storedCols; self.offset = offset
         self.base = base; self.owner = owner
         rowBytes = dtype.byteCount(elements: storedCols) ?? 0
+        self.stored = stored; self.lowRank = lowRank
+    }
+
+    /// The same stored matrix with `lowRank` as its term (`adding`): shares the view and its f32 copy.
+    func with(_ lowRank: LowRank?) -> Weight {
+        Weight(rows: rows, cols: cols, dtype: dtype, layout: layout, storedRows: storedRows, storedCols: storedCols,
+               offset: offset, base: base, owner: owner, stored: stored, lowRank: lowRank)
     }
 
     /// An owned f32 matrix [rows, cols], row-major.
@@ -70,6 +85,7 @@ final class Weight: @unchecked Sendable {
         storedRows = sr; storedCols = sc; offset = 0
         self.base = base; self.owner = owner
         rowBytes = need
+        stored = StoredState(); lowRank = nil
     }
 
     /// Element types a weight view can be computed with: those `TensorCodec` dequantizes, with rows of
@@ -80,8 +96,10 @@ final class Weight: @unchecked Sendable {
     func rows(_ range: Range<Int>) -> Weight {
         precondition(range.lowerBound >= 0 && range.upperBound <= rows)
         if case .permutedRows = layout { preconditionFailure("a permuted Q/K matrix is never fused") }
+        // A slice is another matrix: its own f32 copy and norm, the term's columns of its rows.
         return Weight(rows: range.count, cols: cols, dtype: dtype, layout: layout, storedRows: storedRows,
-                      storedCols: storedCols, offset: offset + range.lowerBound, base: base, owner: owner)
+                      storedCols: storedCols, offset: offset + range.lowerBound, base: base, owner: owner,
+                      lowRank: lowRank?.rows(range, of: rows))
     }
 
     /// The f32 matrix can be read in place: a row-major or Conv1D f32 grid at a 4-byte aligned address.
@@ -101,15 +119,24 @@ final class Weight: @unchecked Sendable {
             Scratch.with(count: storedCols) { tmp in
                 for k in 0..<cols { dequantizeStored(k..<(k + 1), into: tmp); dst[k] = tmp[offset + r] }
             }
-            return
+        } else if let p = directF32 {
+            dst.update(from: p + storedRow(r) * cols, count: cols)
+        } else {
+            dequantizeStored(storedRow(r)..<(storedRow(r) + 1), into: dst)
         }
-        if let p = directF32 { dst.update(from: p + storedRow(r) * cols, count: cols); return }
-        dequantizeStored(storedRow(r)..<(storedRow(r) + 1), into: dst)
+        lowRank?.addRow(r, rows: rows, cols: cols, into: dst)
     }
 
-    /// The whole logical matrix as an owned f32 buffer [rows, cols]: for the algorithms that need W
-    /// itself (ROME's closed form reads none of it; fingerprints of in-memory models and tests do).
+    /// The whole logical matrix W + Aᵀ B as an owned f32 buffer [rows, cols]: for the algorithms that
+    /// need W itself (ROME's closed form reads none of it; fingerprints of in-memory models and tests do).
     func materialize() -> FloatBuffer {
+        let out = materializeStored()
+        lowRank?.addProduct(into: out.p, rows: rows, cols: cols)
+        return out
+    }
+
+    /// The stored matrix alone (no term) as an owned f32 buffer [rows, cols].
+    func materializeStored() -> FloatBuffer {
         let out = FloatBuffer(count: rows * cols)
         if layout == .conv1D {
             Scratch.with(count: storedCols) { tmp in
