@@ -35,7 +35,14 @@ public enum TensorDelta {
             result = target
         }
         step.resultSHA256 = result.sha256
-        let rebuilt = try reverseArithmetic(step, factors, result)
+        // The reverse runs on the result's values: an F32 result without a target is exactly `x`, so it is
+        // reused (one tensor-sized buffer fewer: 0.22 GiB on an 8B model's down-projection); otherwise
+        // `x` is dropped before the result is decoded.
+        if target != nil || resultDType != .f32 {
+            x = []
+            x = try ElementCodec.decode(result)
+        }
+        let rebuilt = try reverseArithmetic(step, factors, &x)
         step.residue = base.dtype.isQuantized
             ? Residue.blocks(original: base.bytes, rebuilt: rebuilt, blockBytes: base.dtype.blockBytes)
             : Residue.xor(original: base.bytes, reverted: rebuilt, elementBytes: base.dtype.blockBytes)
@@ -87,6 +94,11 @@ public enum TensorDelta {
     /// every nonzero original block).
     private static func reverseArithmetic(_ step: PatchStep, _ factors: DeltaKernel.Factors, _ result: TensorBytes) throws -> [UInt8] {
         var x = try ElementCodec.decode(result)
+        return try reverseArithmetic(step, factors, &x)
+    }
+
+    /// `reverseArithmetic` on the result's decoded values `x` (overwritten).
+    private static func reverseArithmetic(_ step: PatchStep, _ factors: DeltaKernel.Factors, _ x: inout [Float]) throws -> [UInt8] {
         DeltaKernel.run(&x, factors, .revert)
         if ElementCodec.floatTypes.contains(step.dtype) { return ElementCodec.encode(x, as: step.dtype) }
         let size = step.dtype.byteCount(elements: x.count) ?? 0

@@ -159,6 +159,28 @@ struct RomeProblem {
         #expect(g1 == g2)
     }
 
+    /// A lean tape (block inputs only, each block recomputed in the backward) gives the same logits and
+    /// bit-identical gradients after every block as the full tape: δ on layer 0's MLP output (the
+    /// recomputed block must re-add it), and the cached form resumed above layer 0.
+    @Test(arguments: fixtureArchs) func leanTapeEqualsFullTape(arch: String) throws {
+        let fx = try FixtureModel(arch)
+        let p = try problem(fx)
+        let ref = try p.reference(layer: 0)
+        let delta = noise(fx.config.dModel, seed: 10).map { $0 * ref.m0Norm / 4 }
+        let batches = [p.fullBatch(delta, layer: 0, mlp: true), p.fastBatch(delta, layer: 0, base: try p.base(layer: 0))]
+        for (i, batch) in batches.enumerated() {
+            let (fullOut, full) = try fx.model.forwardForBackward(batch, lean: false)
+            let (leanOut, lean) = try fx.model.forwardForBackward(batch, lean: true)
+            #expect(full.trace.count > 0 && lean.trace.isEmpty && lean.inputs.count == full.trace.count)
+            #expect(leanOut.logits == fullOut.logits)
+            let e = try p.evaluate(fullOut.logits, delta, ref)
+            let layers = Array((i == 0 ? -1 : 0)..<fx.config.nLayer)
+            let g1 = try fx.model.backward(full, dLogits: e.dLogits, afterLayers: layers, at: p.at)
+            let g2 = try fx.model.backward(lean, dLogits: e.dLogits, afterLayers: layers, at: p.at)
+            for l in layers { #expect(g1[l]! == g2[l]!, "\(arch) batch \(i) layer \(l)") }
+        }
+    }
+
     /// The residual after every block (−1 = embedding output) in one backward pass, each against finite
     /// differences of a probe δ′ added there (δ itself stays on layer 0's MLP output; no weight decay, so
     /// the loss depends on the logits only); then the cached form resumed above every layer, including

@@ -94,7 +94,7 @@ extension TransformerModel {
             for r in perRow[l] ?? [] { for j in 0..<c { g[j] += r[j] } }
             gradients[l] = g
             // The block input of layer l+1 is block l's output; above the last block, the final residual.
-            let x = l + 1 < config.nLayer ? tape.trace[l + 1].x : tape.final
+            let x = l + 1 < config.nLayer ? tape.blockInput(l + 1) : tape.final
             residuals[l] = tape.pack.residual(layer: l + 1, x, width: c)
             streams[l] = Float(sqrt(x.row(tap, width: c).reduce(0.0) { $0 + Double($1) * Double($1) }))
             guard let m = result.mlpOut[l]?.first else { throw WilKEError.invalidBatch("the δ = 0 pass has no tap at layer \(l)") }

@@ -10,7 +10,10 @@ import Formats
 public final class ForwardTape: @unchecked Sendable {
     let batch: ForwardBatch
     let pack: Packing
+    /// Every computed block's activations, or empty for a lean tape (`inputs` instead).
     let trace: [LayerActivations]
+    /// [T, C] per computed block, its input: what a lean tape keeps (`backward` recomputes the block).
+    let inputs: [FloatBuffer]
     /// [T, C] residual entering the final norm
     let final: FloatBuffer
     /// packed row of each `logitsAt` entry
@@ -18,9 +21,16 @@ public final class ForwardTape: @unchecked Sendable {
     /// first computed block
     let startLayer: Int
 
-    init(batch: ForwardBatch, pack: Packing, trace: [LayerActivations], final: FloatBuffer, logitRows: [Int], startLayer: Int) {
-        self.batch = batch; self.pack = pack; self.trace = trace; self.final = final
+    init(batch: ForwardBatch, pack: Packing, trace: [LayerActivations], inputs: [FloatBuffer], final: FloatBuffer,
+         logitRows: [Int], startLayer: Int) {
+        self.batch = batch; self.pack = pack; self.trace = trace; self.inputs = inputs; self.final = final
         self.logitRows = logitRows; self.startLayer = startLayer
+    }
+
+    /// [T, C] the input of computed block `l`.
+    func blockInput(_ l: Int) -> FloatBuffer {
+        let i = l - startLayer
+        return trace.indices.contains(i) ? trace[i].x : inputs[i]
     }
 }
 
@@ -29,14 +39,43 @@ extension TransformerModel {
     /// 9·C + 3·F + 2·G·D floats per token per layer) and attention probabilities (H·n·(P + n) per row).
     /// Passing the previous step's tape as `reusing` overwrites its buffers instead of allocating new ones
     /// (an optimisation step re-runs the same batch shape; that tape must no longer be used).
-    public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil)
+    /// - lean: keep only each block's input ([T, C]) and recompute the block's activations during
+    ///   `backward`, one block at a time: about one more forward pass of time for a tape ~(9 + 3F/C)x
+    ///   smaller. nil: lean when the full tape would exceed `fullTapeLimit` bytes (the 8B shape's ROME
+    ///   step batch is ~1.5 GiB full, ~80 MiB lean).
+    public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil, lean: Bool? = nil)
         throws -> (result: ForwardResult, tape: ForwardTape) {
-        let recycle = previous.map { $0.startLayer == (batch.resume?.layer ?? 0) ? $0.trace : [] } ?? []
-        let (result, trace, final) = try forwardTraced(batch, keepActivations: true, recycle: recycle)
         let pack = try Packing(batch, config)
-        let tape = ForwardTape(batch: batch, pack: pack, trace: trace, final: final,
-                               logitRows: try batch.logitsAt.map(pack.index), startLayer: batch.resume?.layer ?? 0)
+        let startLayer = batch.resume?.layer ?? 0
+        let lean = lean ?? (fullTapeBytes(tokens: pack.total, layers: config.nLayer - startLayer) > Self.fullTapeLimit)
+        let recycle = lean ? [] : previous.map { $0.startLayer == startLayer ? $0.trace : [] } ?? []
+        let (result, trace, final, inputs) = try forwardTraced(batch, keepActivations: true, recycle: recycle, keepInputs: lean)
+        let tape = ForwardTape(batch: batch, pack: pack, trace: trace, inputs: inputs, final: final,
+                               logitRows: try batch.logitsAt.map(pack.index), startLayer: startLayer)
         return (result, tape)
+    }
+
+    /// Above this many bytes of activations a tape is lean (512 MiB: SmolLM2's and the 1B shape's edits
+    /// stay full and as fast as before).
+    static let fullTapeLimit = 512 << 20
+
+    /// Bytes of a full tape over `layers` blocks of `tokens` packed tokens (attention probabilities aside).
+    func fullTapeBytes(tokens: Int, layers: Int) -> Int {
+        let c = config.dModel, perToken = 9 * c + 3 * config.dFF + config.qDim + 2 * config.kvDim
+        return 4 * perToken * tokens * max(0, layers)
+    }
+
+    /// Block `l`'s activations on the tape: kept, or recomputed from its kept input (lean tape).
+    func activations(_ l: Int, _ tape: ForwardTape) throws -> LayerActivations {
+        let i = l - tape.startLayer
+        if tape.trace.indices.contains(i) { return tape.trace[i] }
+        let act = LayerActivations(config, tokens: tape.pack.total, input: tape.inputs[i])
+        var kv: [KVCache] = (0..<tape.pack.rows).map { r in
+            (tape.batch.prefixes.isEmpty ? nil : tape.batch.prefixes[r]) ?? KVCache(nLayer: config.nLayer, kvDim: config.kvDim)
+        }
+        let delta = try packedMLPDelta(tape.batch, tape.pack)
+        try block(l, act, tape.pack, &kv, keepAttention: true, mlpDelta: delta.flatMap { $0.0 == l ? ($0.1, $0.2) : nil })
+        return act
     }
 
     /// Gradients of the loss w.r.t. the residual stream after block `l`, for each `l` in `afterLayers`, at
@@ -64,7 +103,7 @@ extension TransformerModel {
         for l in stride(from: cfg.nLayer - 1, through: tape.startLayer - 1, by: -1) {
             if afterLayers.contains(l) { out[l] = idx.map { grad.row($0, width: c) } }
             guard l >= tape.startLayer, let lowest = afterLayers.min(), l > lowest else { continue }
-            grad = blockBackward(l, tape.trace[l - tape.startLayer], pack, tape.batch, dout: grad)
+            grad = blockBackward(l, try activations(l, tape), pack, tape.batch, dout: grad)
         }
         return out
     }

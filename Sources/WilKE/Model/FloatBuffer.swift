@@ -19,6 +19,12 @@ final class FloatBuffer: @unchecked Sendable {
         }
     }
 
+    /// A copy of `other`'s values.
+    convenience init(copying other: FloatBuffer) {
+        self.init(count: other.count)
+        p.update(from: other.p, count: other.count)
+    }
+
     deinit { p.deallocate() }
 
     var array: [Float] { Array(UnsafeBufferPointer(start: p, count: count)) }

@@ -74,22 +74,20 @@ public final class TransformerModel: @unchecked Sendable {
     /// `forward` that can also keep every layer's activations for a backward pass; `final` is the [T, C]
     /// residual entering the final norm. `recycle` (activations of an earlier pass over the same number of
     /// tokens) is overwritten instead of allocating fresh buffers: every buffer is fully rewritten.
-    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool, recycle: [LayerActivations] = [])
-        throws -> (result: ForwardResult, trace: [LayerActivations], final: FloatBuffer) {
+    /// - keepInputs: keep a copy of every computed block's input instead of its activations (the lean
+    ///   tape: `backward` recomputes one block at a time from it).
+    func forwardTraced(_ batch: ForwardBatch, keepActivations: Bool, recycle: [LayerActivations] = [], keepInputs: Bool = false)
+        throws -> (result: ForwardResult, trace: [LayerActivations], final: FloatBuffer, inputs: [FloatBuffer]) {
         let cfg = config, c = cfg.dModel
         let pack = try Packing(batch, cfg)
         let startLayer = batch.resume?.layer ?? 0
         var result = ForwardResult()
-        var trace: [LayerActivations] = []
+        var trace: [LayerActivations] = [], inputs: [FloatBuffer] = []
 
         // Where each intervention / tap lands in the packed matrix.
         let tapIdx = try batch.taps.map(pack.index)
         for l in batch.tapLayers where l < startLayer || l >= cfg.nLayer { throw WilKEError.invalidLayer(l) }
-        let mlpDelta = try batch.mlpDelta.map { d -> (Int, [Float], [Int]) in
-            guard d.layer >= startLayer && d.layer < cfg.nLayer else { throw WilKEError.invalidLayer(d.layer) }
-            guard d.vector.count == c else { throw WilKEError.vectorSize(expected: c, found: d.vector.count) }
-            return (d.layer, d.vector, try d.at.map(pack.index))
-        }
+        let mlpDelta = try packedMLPDelta(batch, pack)
         let residDelta = try batch.residualDelta.map { d -> (Int, [Float], [Int]) in
             guard d.layer >= startLayer - 1 && d.layer < cfg.nLayer else { throw WilKEError.invalidLayer(d.layer) }
             guard d.vector.count == c else { throw WilKEError.vectorSize(expected: c, found: d.vector.count) }
@@ -121,18 +119,19 @@ public final class TransformerModel: @unchecked Sendable {
         var alternate: [LayerActivations] = []
         for l in startLayer..<cfg.nLayer {
             if batch.cacheResidualAt == l { result.residual = pack.residual(layer: l, x, width: c) }
+            if keepInputs { inputs.append(FloatBuffer(copying: x)) }
             let act: LayerActivations
             if l - startLayer < recycle.count, recycle[l - startLayer].mlp.count == pack.total * c {
                 act = recycle[l - startLayer]
                 act.x = x
-            } else if !keepActivations, alternate.count == 2 {
+            } else if !keepActivations || keepInputs, alternate.count == 2 {
                 act = alternate[(l - startLayer) % 2]
                 act.x = x
             } else {
                 act = LayerActivations(cfg, tokens: pack.total, input: x)
-                if !keepActivations { alternate.append(act) }
+                if !keepActivations || keepInputs { alternate.append(act) }
             }
-            try block(l, act, pack, &kv, keepAttention: keepActivations,
+            try block(l, act, pack, &kv, keepAttention: keepActivations && !keepInputs,
                       mlpDelta: mlpDelta.flatMap { $0.0 == l ? ($0.1, $0.2) : nil })
             if batch.tapLayers.contains(l) {
                 result.keys[l] = tapIdx.map { act.key.row($0, width: cfg.dFF) }
@@ -140,7 +139,7 @@ public final class TransformerModel: @unchecked Sendable {
             }
             addDelta(residDelta, after: l, to: act.out)
             x = act.out
-            if keepActivations { trace.append(act) }
+            if keepActivations && !keepInputs { trace.append(act) }
         }
         if batch.cacheResidualAt == cfg.nLayer { result.residual = pack.residual(layer: cfg.nLayer, x, width: c) }
         if batch.returnKV {
@@ -148,7 +147,16 @@ public final class TransformerModel: @unchecked Sendable {
             result.kv = kv
         }
         result.logits = head(x, rows: logitIdx)
-        return (result, trace, x)
+        return (result, trace, x, inputs)
+    }
+
+    /// The batch's MLP-output δ with its positions as packed rows (layer, [C], rows).
+    func packedMLPDelta(_ batch: ForwardBatch, _ pack: Packing) throws -> (Int, [Float], [Int])? {
+        try batch.mlpDelta.map { d -> (Int, [Float], [Int]) in
+            guard d.layer >= (batch.resume?.layer ?? 0) && d.layer < config.nLayer else { throw WilKEError.invalidLayer(d.layer) }
+            guard d.vector.count == config.dModel else { throw WilKEError.vectorSize(expected: config.dModel, found: d.vector.count) }
+            return (d.layer, d.vector, try d.at.map(pack.index))
+        }
     }
 
     /// Final norm and LM head on the requested packed rows only (the head is the largest matmul).
