@@ -26,6 +26,8 @@ struct EditTuning: ParsableArguments {
     var preserve: Preservation = .none
     @Option(name: .customLong("null-space-threshold"), help: "Eigenvalues of C below this span the null space (AlphaEdit's nullspace_threshold, default 0.02).")
     var nullSpaceThreshold: Double?
+    @Option(name: .customLong("null-space-energy"), help: "Instead of the threshold: per layer, the smallest eigenvalues of C summing to at most this fraction of its trace span the null space (e.g. 0.01; a deviation from AlphaEdit, see docs/ALGORITHM_NOTES.md).")
+    var nullSpaceEnergy: Double?
     @Option(name: .customLong("null-space-l2"), help: "AlphaEdit's L2, the weight of ‖ΔW‖² beside the earlier edits' keys (default 10).")
     var nullSpaceL2: Double?
     @Flag(name: .customLong("norm-anchor"), help: "Norm-Anchor Scaling: rescale every solved value vector v* to the unedited model's mean ‖v*‖ of reference edits.")
@@ -68,13 +70,18 @@ struct EditTuning: ParsableArguments {
             guard nullSpaceThreshold > 0, nullSpaceThreshold.isFinite else { throw ValidationError("--null-space-threshold must be positive") }
             hp.nullSpaceThreshold = nullSpaceThreshold
         }
+        if let nullSpaceEnergy {
+            guard nullSpaceEnergy > 0, nullSpaceEnergy < 1 else { throw ValidationError("--null-space-energy must be between 0 and 1") }
+            guard nullSpaceThreshold == nil else { throw ValidationError("--null-space-energy and --null-space-threshold are two rules for the same thing; give one") }
+            hp.nullSpaceEnergy = nullSpaceEnergy
+        }
         if let nullSpaceL2 {
             guard nullSpaceL2 > 0, nullSpaceL2.isFinite else { throw ValidationError("--null-space-l2 must be positive") }
             hp.nullSpaceL2 = nullSpaceL2
         }
         if preserve == .nullSpace, noCovariance { throw ValidationError("--preserve null-space needs the key statistics; drop --no-covariance") }
-        if (nullSpaceThreshold != nil || nullSpaceL2 != nil), preserve != .nullSpace {
-            throw ValidationError("--null-space-threshold and --null-space-l2 go with --preserve null-space")
+        if (nullSpaceThreshold != nil || nullSpaceL2 != nil || nullSpaceEnergy != nil), preserve != .nullSpace {
+            throw ValidationError("--null-space-threshold, --null-space-energy and --null-space-l2 go with --preserve null-space")
         }
         hp.laReference = laReference
         hp.normAnchor = normAnchor
@@ -96,8 +103,14 @@ struct EditTuning: ParsableArguments {
         if hp.preserve == .nullSpace {
             let cache = StatsCache()
             for s in stats {
-                let ns = try cache.nullSpace(for: s.key, threshold: hp.nullSpaceThreshold)
-                printErr(String(format: "layer %d: null space of rank %d of %d (eigenvalues < %g)", s.key.layer, ns.rank, ns.dim, ns.threshold))
+                var ns = try cache.nullSpace(for: s.key, threshold: hp.nullSpaceThreshold)
+                if let energy = hp.nullSpaceEnergy {
+                    // The cached decomposition holds every eigenvalue; a smaller threshold keeps a prefix of its basis.
+                    let t = NullSpace.energyThreshold(eigenvalues: ns.eigenvalues, fraction: energy)
+                    ns = t <= ns.threshold ? ns.truncated(below: t) : try cache.nullSpace(for: s.key, threshold: t)
+                }
+                printErr(String(format: "layer %d: null space of rank %d of %d (eigenvalues < %g, %.1f%% of the key energy)",
+                                s.key.layer, ns.rank, ns.dim, ns.threshold, 100 * ns.energyFraction))
                 spaces[s.key.layer] = ns
             }
         }

@@ -65,6 +65,33 @@ import TestSupport
         }
     }
 
+    /// The energy rule keeps the longest ascending prefix of eigenvalues within the fraction of the
+    /// trace (one more would pass it), and its truncated basis is that prefix of a larger null space's,
+    /// equal to a fresh decomposition at the same threshold.
+    @Test(arguments: fixtureArchs) func energyRuleKeepsTheLongestPrefixWithinTheFraction(arch: String) throws {
+        let fx = try FixtureModel(arch)
+        let f = try RomeEditFixtureTests.Fixture(arch, layers: fx.config.nLayer)
+        let (c, half) = try Self.nullSpace(f, layer: f.layer)
+        let n = half.dim
+        var packed: [Double] = []
+        for i in 0..<n { packed += c[(i * n + i)..<(i * n + n)] }
+        let w = half.eigenvalues, trace = w.reduce(0) { $0 + max(0, $1) }
+        let whole = try NullSpace.compute(layer: f.layer, packed: packed, threshold: w.last! + 1)
+        for fraction in [0.001, 0.01, 0.05] {
+            let t = NullSpace.energyThreshold(eigenvalues: w, fraction: fraction)
+            let ns = whole.truncated(below: t)
+            let m = ns.rank
+            #expect(ns.energyFraction <= fraction + 1e-15)
+            if m < n { #expect(w.prefix(m + 1).reduce(0) { $0 + max(0, $1) } > fraction * trace) }
+            #expect(Array(whole.basis.prefix(m * n)) == ns.basis)
+            if t <= half.threshold { #expect(half.truncated(below: t).basis == ns.basis) }
+            let fresh = try NullSpace.compute(layer: f.layer, packed: packed, threshold: t)
+            #expect(fresh.rank == m && fresh.basis == ns.basis, "\(arch) fraction \(fraction)")
+        }
+        #expect(NullSpace.energyThreshold(eigenvalues: [1, 2, 3], fraction: 0.999) == 3)
+        #expect(NullSpace.energyThreshold(eigenvalues: [0, 0], fraction: 0.5) == 1)
+    }
+
     /// ‖ΔW k‖ ≤ 1e-4 ‖ΔW‖ ‖k‖ for keys k in the preserved span, for the projected ROME update (ΔW = r ûᵀ,
     /// so ‖ΔW k‖ / (‖ΔW‖ ‖k‖) = |û·k| / ‖k‖); the unprojected update does not have it.
     @Test(arguments: fixtureArchs) func projectedROMEUpdateLeavesThePreservedSpanAlone(arch: String) throws {

@@ -52,6 +52,10 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     public var preserve: Preservation = .none
     /// AlphaEdit's nullspace_threshold: eigenvectors of C_l with eigenvalue below it span the null space.
     public var nullSpaceThreshold: Double = 2e-2
+    /// The energy rule (`--null-space-energy`, a deviation from AlphaEdit, docs/ALGORITHM_NOTES.md): per
+    /// layer, the null space is the smallest eigenvalues whose sum is at most this fraction of trace(C),
+    /// instead of those below the absolute `nullSpaceThreshold`. nil: the absolute threshold.
+    public var nullSpaceEnergy: Double?
     /// AlphaEdit's L2: the weight of ‖ΔW‖² beside the earlier edits' keys in a projected update.
     public var nullSpaceL2: Double = 10
     /// NAS (`--norm-anchor`): rescale every solved v* to the original model's reference norm.
@@ -101,7 +105,9 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         var r = baseRecord
         if preserve == .nullSpace {
             r["preserve"] = preserve.rawValue
-            r["null_space_threshold"] = String(nullSpaceThreshold)
+            if let nullSpaceEnergy { r["null_space_energy"] = String(nullSpaceEnergy) } else {
+                r["null_space_threshold"] = String(nullSpaceThreshold)
+            }
             r["null_space_l2"] = String(nullSpaceL2)
         }
         if normAnchor { r["norm_anchor"] = "nas"; r["anchor_references"] = String(anchorReferences) }
@@ -175,6 +181,7 @@ extension EditHyperparameters {
         // Settings stored before preservation and anchoring existed used neither.
         preserve = try c.decodeIfPresent(Preservation.self, forKey: .preserve) ?? preserve
         nullSpaceThreshold = try c.decodeIfPresent(Double.self, forKey: .nullSpaceThreshold) ?? nullSpaceThreshold
+        nullSpaceEnergy = try c.decodeIfPresent(Double.self, forKey: .nullSpaceEnergy)
         nullSpaceL2 = try c.decodeIfPresent(Double.self, forKey: .nullSpaceL2) ?? nullSpaceL2
         normAnchor = try c.decodeIfPresent(Bool.self, forKey: .normAnchor) ?? normAnchor
         anchorReferences = try c.decodeIfPresent(Int.self, forKey: .anchorReferences) ?? anchorReferences
@@ -196,7 +203,10 @@ extension EditHyperparameters {
             s = layer.map { "wilke (layer \($0))" } ?? "wilke (\(scan))"
         case .memit: s = (preserve == .nullSpace ? "alphaedit" : "memit") + " (layers \(span(memitLayers)))"
         }
-        if preserve == .nullSpace { s += " + null-space (threshold \(nullSpaceThreshold), L2 \(nullSpaceL2))" }
+        if preserve == .nullSpace {
+            let rule = nullSpaceEnergy.map { "energy \($0)" } ?? "threshold \(nullSpaceThreshold)"
+            s += " + null-space (\(rule), L2 \(nullSpaceL2))"
+        }
         if normAnchor { s += " + norm anchor (\(anchorReferences) reference facts)" }
         if laReference == .original { s += " + LA against the original ‖W‖" }
         return s

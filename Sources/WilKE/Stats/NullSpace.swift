@@ -49,6 +49,33 @@ public struct NullSpace: Sendable, Equatable {
         return NullSpace(layer: layer, dim: n, threshold: threshold, eigenvalues: w, basis: Array(a[0 ..< m * n]))
     }
 
+    /// The energy rule's threshold: the eigenvalue just above the longest ascending prefix whose sum is
+    /// at most `fraction` of the trace, so `compute(threshold:)` keeps exactly that prefix (the
+    /// largest eigenvalue plus one when the prefix is everything). - Parameter eigenvalues: ascending [F]
+    public static func energyThreshold(eigenvalues: [Double], fraction: Double) -> Double {
+        let trace = eigenvalues.reduce(0) { $0 + max(0, $1) }
+        var sum = 0.0
+        for w in eigenvalues {
+            sum += max(0, w)
+            if sum > fraction * trace { return w }
+        }
+        return (eigenvalues.last ?? 0) + 1
+    }
+
+    /// The null space below a smaller `threshold`: a prefix of this basis (same eigen-decomposition).
+    public func truncated(below threshold: Double) -> NullSpace {
+        precondition(threshold <= self.threshold)
+        let m = eigenvalues.firstIndex { !($0 < threshold) } ?? dim
+        return NullSpace(layer: layer, dim: dim, threshold: threshold, eigenvalues: eigenvalues, basis: Array(basis[0 ..< m * dim]))
+    }
+
+    /// The fraction of trace(C) that lies in the null space (what an update in it may still disturb,
+    /// on average over the statistics corpus's keys).
+    public var energyFraction: Double {
+        let trace = eigenvalues.reduce(0) { $0 + max(0, $1) }
+        return trace > 0 ? eigenvalues.prefix(rank).reduce(0) { $0 + max(0, $1) } / trace : 0
+    }
+
     /// a = Ûᵀk [m]: the key's coordinates in the null space. - Parameter k: [F]
     public func coordinates(_ k: [Float]) -> [Double] {
         precondition(k.count == dim)
