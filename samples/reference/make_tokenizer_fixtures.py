@@ -12,6 +12,8 @@ Tests/WilKETests/Fixtures/tokenizer/:
   gpt2_fixture_ids.json  ids from that tokenizer.json
   spm_fixture.json       a small SentencePiece-style vocabulary (tokens, scores, token types as a GGUF stores them)
   spm_fixture_ids.json   ids from transformers' LlamaTokenizer built from those arrays exactly as for a GGUF
+  gemma3_ids.json        ids from transformers' tokenizer built from the real Gemma 3 270M GGUF (argument gemma3,
+                         not in the default set)
 
 Everything is deterministic: the training text is the corpus plus fixed stdlib docstrings.
 """
@@ -28,6 +30,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests", "WilKETests", "Fixtures", "tokenizer")
 MODEL = os.environ.get("WILKE_MODEL", os.path.expanduser("~/.cache/wilke/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+GEMMA3 = os.environ.get("WILKE_GEMMA3", os.path.expanduser("~/.cache/wilke/models/gemma-3-270m-q4_k_m.gguf"))
 
 
 def unescape(line):
@@ -100,6 +103,19 @@ def smollm2(texts):
     dump("smollm2_ids.json", dict(meta, source="transformers AutoTokenizer from " + os.path.basename(MODEL)
                                   + " with SmolLM2's tokenizer.json pre-tokenizer (Digits + ByteLevel)",
                                   cases=cases(tok, texts)))
+
+
+def gemma3(texts):
+    """Gemma 3 270M's SentencePiece vocabulary (262,144 pieces with scores, byte fallback) as transformers
+    builds it from the GGUF (`make fetch-model` puts the file in the cache)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(os.path.dirname(GEMMA3), gguf_file=os.path.basename(GEMMA3))
+    print("gemma3:", type(tok).__name__, "add_bos_token:", getattr(tok, "add_bos_token", None))
+    meta = {"bos_id": tok.bos_token_id, "eos_id": tok.eos_token_id, "vocab_size": len(tok),
+            "add_bos_token": bool(getattr(tok, "add_bos_token", False))}
+    dump("gemma3_ids.json", dict(meta, source="transformers AutoTokenizer from " + os.path.basename(GEMMA3),
+                                 cases=cases(tok, texts)))
 
 
 GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -198,6 +214,8 @@ def main():
         spm_fixture(texts)
     if "smollm2" in which:
         smollm2(texts)
+    if "gemma3" in which:
+        gemma3(texts)
 
 
 if __name__ == "__main__":
