@@ -127,6 +127,8 @@ public enum Converter {
             let isQwen = hp.architecture == .qwen2
             c["architectures"] = [isQwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"]
             c["model_type"] = isQwen ? "qwen2" : "llama"
+        case .gemma3:
+            c["architectures"] = ["Gemma3ForCausalLM"]
         }
         return [UInt8](try JSONSerialization.data(withJSONObject: c, options: [.sortedKeys, .prettyPrinted]))
     }

@@ -31,6 +31,7 @@ extension TransformerModel {
     /// (an optimisation step re-runs the same batch shape; that tape must no longer be used).
     public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil)
         throws -> (result: ForwardResult, tape: ForwardTape) {
+        guard config.family != .gemma3 else { throw WilKEError.backwardUnsupported(family: config.family.rawValue) }
         let recycle = previous.map { $0.startLayer == (batch.resume?.layer ?? 0) ? $0.trace : [] } ?? []
         let (result, trace, final) = try forwardTraced(batch, keepActivations: true, recycle: recycle)
         let pack = try Packing(batch, config)
@@ -101,7 +102,7 @@ extension TransformerModel {
     /// LayerNorm or RMSNorm backward, accumulated into `dinp` ([N, C]).
     func normBackward(dinp: FloatBuffer, dout: FloatBuffer, inp: FloatBuffer, mean: FloatBuffer, rstd: FloatBuffer,
                       weight: FloatBuffer, n: Int) {
-        if config.family == .llama {
+        if config.usesRMSNorm {
             RMSNorm.backward(dinp: dinp.p, dout: dout.p, inp: inp.p, rstd: rstd.p, weight: weight.p, n: n, c: config.dModel)
         } else {
             LayerNorm.backward(dinp: dinp.p, dout: dout.p, inp: inp.p, mean: mean.p, rstd: rstd.p, weight: weight.p,

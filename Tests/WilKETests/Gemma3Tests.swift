@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import Formats
+import TestSupport
+@testable import WilKE
+
+/// The real Gemma 3 270M (Q4_K_M GGUF) against transformers loading the same GGUF
+/// (Fixtures/gemma3_top5.json, made by samples/reference/make_gemma3_reference.py). The 21st prompt has
+/// 828 tokens, so the sliding layers' 512-position window is narrower than the sequence.
+@Suite(.serialized) struct Gemma3Tests {
+    struct Reference: Decodable {
+        struct Prompt: Decodable {
+            var prompt: String
+            var ids: [Int]
+            var top5_ids: [Int]
+            var top5_logits: [Double]
+        }
+        var prompts: [Prompt]
+    }
+
+    nonisolated(unsafe) static var shared: LoadedModel?
+    static func model() throws -> LoadedModel {
+        if let m = shared { return m }
+        let m = try LoadedModel(path: Gemma3Model.path)
+        shared = m
+        return m
+    }
+
+    @Test("the GGUF reads as Gemma 3: 4 × 256 query heads over 640, one kv head, every 6th layer global",
+          .enabled(if: Gemma3Model.available))
+    func config() throws {
+        let cfg = try Self.model().config
+        #expect(cfg.architecture == .gemma3 && cfg.family == .gemma3)
+        #expect((cfg.nLayer, cfg.dModel, cfg.nHead, cfg.nKVHead, cfg.headDim, cfg.dFF) == (18, 640, 4, 1, 256, 2048))
+        #expect(cfg.slidingWindow == 512 && cfg.ropeTheta == 1e6 && cfg.ropeLocalTheta == 10000)
+        #expect(cfg.queryPreAttnScalar == 256 && cfg.tiedHead)
+        #expect((0..<18).filter { !cfg.isSlidingLayer($0) } == [5, 11, 17])
+        // config.json round trip (model_type gemma3_text, the Gemma keys written back).
+        let back = try ModelConfig(configJSON: JSONEncoder().encode(cfg), path: "config.json")
+        #expect(back == cfg)
+    }
+
+    @Test("greedy token and top-5 logits equal transformers' on 21 prompts", .enabled(if: Gemma3Model.available))
+    func greedyTokenAndTop5LogitsMatchTransformers() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("WilKETests", "gemma3_top5.json")))
+        let ref = try JSONDecoder().decode(Reference.self, from: data)
+        let m = try Self.model()
+        #expect(ref.prompts.count == 21)
+        var worst = 0.0
+        let batch = ForwardBatch(sequences: ref.prompts.map(\.ids),
+                                 logitsAt: ref.prompts.enumerated().map { TokenPosition(row: $0, pos: $1.ids.count - 1) })
+        let out = try m.model.forward(batch)
+        for (i, p) in ref.prompts.enumerated() {
+            let logits = out.logits[i]
+            let greedy = logits.indices.max { logits[$0] < logits[$1] }!
+            #expect(greedy == p.top5_ids[0], "\(p.prompt.suffix(40)): greedy \(greedy) vs \(p.top5_ids[0])")
+            var rowWorst = 0.0
+            for (id, l) in zip(p.top5_ids, p.top5_logits) { rowWorst = max(rowWorst, abs(Double(logits[id]) - l)) }
+            if rowWorst > 1e-3 { Issue.record("\(p.prompt.suffix(40)) (\(p.ids.count) tokens): top-5 logit diff \(rowWorst)") }
+            worst = max(worst, rowWorst)
+            #expect(m.tokenizer.encode(p.prompt, addSpecial: true) == p.ids, "\(p.prompt.suffix(40))")
+        }
+        print("Gemma 3 top-5 logits vs transformers: max abs diff \(worst)")
+        #expect(worst <= 1e-3)
+    }
+
+    @Test("the backward pass refuses Gemma 3 by name instead of computing another model", .enabled(if: Gemma3Model.available))
+    func backwardRefused() throws {
+        let m = try Self.model()
+        #expect(throws: WilKEError.backwardUnsupported(family: "gemma3")) {
+            try m.model.forwardForBackward(ForwardBatch(sequences: [[2, 9259]]))
+        }
+    }
+}
