@@ -64,6 +64,29 @@ import TestSupport
         #expect(worst <= 1e-3)
     }
 
+    @Test("converted to a Hugging Face directory (norms back to w) and read back, it computes the same logits",
+          .enabled(if: Gemma3Model.available))
+    func huggingFaceRoundTrip() throws {
+        let dir = try TestPaths.scratch("gemma3-hf")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hf = dir.appendingPathComponent("hf").path
+        try Converter.ggufToHuggingFace(try Checkpoint.open(Gemma3Model.path), output: hf, dtype: .f32, overwrite: false)
+        let ckpt = try Checkpoint.open(hf)
+        #expect(ckpt.config?.architecture == .gemma3)
+        // Stored as HF's w: the GGUF's attn_norm starts at 16.0, so HF's at 15.0.
+        let stored = try ckpt.logical(#require(ckpt.tensor("blk.0.attn_norm.weight")))
+        #expect(stored[0] == 15)
+        let model = try TransformerModel(config: ckpt.requiredConfig(), weights: CheckpointWeights(ckpt))
+        let ids = [[2, 818, 5279, 529, 7001, 563], [2, 9259, 1902]]
+        let at = ids.enumerated().map { TokenPosition(row: $0, pos: $1.count - 1) }
+        let ours = try model.forward(ForwardBatch(sequences: ids, logitsAt: at)).logits
+        let gguf = try Self.model().model.forward(ForwardBatch(sequences: ids, logitsAt: at)).logits
+        var worst: Float = 0
+        for (a, b) in zip(ours, gguf) { for (x, y) in zip(a, b) { worst = max(worst, abs(x - y)) } }
+        print("Gemma 3 HF round trip: max logit diff \(worst)")
+        #expect(worst < 1e-3)
+    }
+
     @Test("the backward pass refuses Gemma 3 by name instead of computing another model", .enabled(if: Gemma3Model.available))
     func backwardRefused() throws {
         let m = try Self.model()
