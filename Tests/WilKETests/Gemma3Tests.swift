@@ -95,3 +95,45 @@ import TestSupport
         }
     }
 }
+
+/// Gemma 3's pieces that need no model file: the sliding-window attention and the config.json keys.
+@Suite struct Gemma3RulesTests {
+    /// With a window of w, query i sees keys i - w + 1 ... i only: the same as attention over just those keys.
+    @Test(arguments: [1, 3]) func slidingWindowAttendsToTheLastKeysOnly(window: Int) {
+        let (n, h, g, d) = (7, 2, 1, 4)
+        let q = noise(n * h * d, seed: 11), k = noise(n * g * d, seed: 12), v = noise(n * g * d, seed: 13)
+        let qb = FloatBuffer(q), kb = FloatBuffer(k), vb = FloatBuffer(v), out = FloatBuffer(count: n * h * d)
+        Attention.forward(out: out.p, q: qb.p, rows: [AttentionRow(offset: 0, n: n, past: 0, k: kb.p, v: vb.p, att: nil)],
+                          nHead: h, nKVHead: g, headDim: d, window: window)
+        for i in 0..<n {
+            let lo = max(0, i - window + 1), m = i - lo + 1
+            // The window as its own sequence; its last query is query i.
+            let wq = Array(q[(lo * h * d)..<((i + 1) * h * d)])
+            let wk = Array(k[(lo * g * d)..<((i + 1) * g * d)]), wv = Array(v[(lo * g * d)..<((i + 1) * g * d)])
+            var ref = [Float](repeating: 0, count: m * h * d)
+            Attention.forwardNaive(out: &ref, q: wq, k: wk, v: wv, n: m, nHead: h, nKVHead: g, headDim: d)
+            let got = Array(out.array[(i * h * d)..<((i + 1) * h * d)])
+            #expect(maxAbsDiff(got, Array(ref[((m - 1) * h * d)...])) < 1e-5, "query \(i)")
+        }
+    }
+
+    @Test func configJSONReadsGemmaKeysAndRefusesASoftcap() throws {
+        let base = """
+        "model_type": "gemma3_text", "num_hidden_layers": 6, "hidden_size": 64, "num_attention_heads": 4,
+        "num_key_value_heads": 1, "head_dim": 32, "intermediate_size": 128, "vocab_size": 100,
+        "max_position_embeddings": 256, "sliding_window": 16, "hidden_activation": "gelu_pytorch_tanh",
+        "rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+                            "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}
+        """
+        let cfg = try ModelConfig(configJSON: Data("{\(base)}".utf8), path: "config.json")
+        #expect(cfg.architecture == .gemma3 && cfg.headDim == 32 && cfg.nHead * cfg.headDim != cfg.dModel)
+        #expect(cfg.ropeTheta == 1e6 && cfg.ropeLocalTheta == 1e4 && cfg.queryPreAttnScalar == 256)
+        #expect(cfg.slidingWindowPattern == 6 && (0..<6).map(cfg.isSlidingLayer) == [true, true, true, true, true, false])
+        #expect(cfg.maxPositions == 256)
+        try cfg.checkEngineSupport()
+        #expect(throws: FormatError.invalidHyperparameter("final_logit_softcapping", expected: "null")) {
+            try ModelConfig(configJSON: Data("{\(base), \"final_logit_softcapping\": 30.0}".utf8), path: "config.json")
+        }
+        #expect(try ModelConfig(configJSON: Data("{\(base), \"final_logit_softcapping\": null}".utf8), path: "c") == cfg)
+    }
+}

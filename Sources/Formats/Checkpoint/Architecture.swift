@@ -26,7 +26,8 @@ public enum Architecture: String, Sendable, Codable, CaseIterable {
     case gemma3
 
     /// The architecture a source's name denotes; nil when this build does not implement it.
-    /// transformers' GPT-J is `gptj`, older exports wrote `gpt-j`.
+    /// transformers' GPT-J is `gptj`, older exports wrote `gpt-j`; Gemma 3's text-only config.json says
+    /// `gemma3_text` (`gemma3` there is the multimodal wrapper, whose GGUF text part is `gemma3`).
     public init?(name: String) {
         let n = name.lowercased()
         self.init(rawValue: ["gpt-j": "gptj", "gemma3_text": "gemma3"][n] ?? n)
