@@ -64,6 +64,22 @@ import TestSupport
         #expect(worst <= 1e-3)
     }
 
+    @Test("past the window, continuing from a KV cache gives the logits of the full pass", .enabled(if: Gemma3Model.available))
+    func cachedContinuationPastTheWindow() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.fixture("WilKETests", "gemma3_top5.json")))
+        let ids = try #require(try JSONDecoder().decode(Reference.self, from: data).prompts.last?.ids)
+        #expect(ids.count > 600)
+        let m = try Self.model().model
+        let full = try m.forward(ForwardBatch(sequences: [ids], logitsAt: [TokenPosition(row: 0, pos: ids.count - 1)]))
+        var head = ForwardBatch(sequences: [Array(ids[..<600])])
+        head.returnKV = true
+        let cache = try m.forward(head).kv[0]
+        var tail = ForwardBatch(sequences: [Array(ids[600...])], logitsAt: [TokenPosition(row: 0, pos: ids.count - 1)])
+        tail.prefixes = [cache]
+        let cached = try m.forward(tail)
+        #expect(maxAbsDiff(cached.logits[0], full.logits[0]) < 1e-3)
+    }
+
     @Test("converted to a Hugging Face directory (norms back to w) and read back, it computes the same logits",
           .enabled(if: Gemma3Model.available))
     func huggingFaceRoundTrip() throws {
