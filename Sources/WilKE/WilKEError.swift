@@ -37,6 +37,8 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
     case invalidBatch(String)
     /// A weight matrix is stored in an element type no matmul kernel reads (named with its tensor).
     case uncomputableDType(tensor: String, dtype: String)
+    /// The backward pass (edits) does not implement this block structure yet (the family is named).
+    case backwardUnsupported(family: String)
 
     // MARK: Edits (Sources/WilKE/Edit)
     /// A file could not be read or written.
@@ -82,6 +84,8 @@ public enum WilKEError: Error, Equatable, CustomStringConvertible {
         case .vectorSize(let e, let f): return "a delta vector has \(f) values but the model needs \(e)"
         case .invalidBatch(let why): return "the forward batch is invalid: \(why)"
         case .uncomputableDType(let t, let d): return "tensor \(t) is stored as \(d), which the engine cannot compute with"
+        case .backwardUnsupported(let family):
+            return "the backward pass does not implement the \(family) block yet, so this model cannot be edited"
         case .io(let path, let reason): return "\(path): \(reason)"
         case .invalidRequest(let why): return "invalid edit request: \(why)"
         case .invalidRequestFile(let path, let why): return "\(path): \(why)"

@@ -52,6 +52,20 @@ public enum RealModel {
     }
 }
 
+/// The real Gemma 3 270M Q4_K_M GGUF fetched by `make fetch-model` (WILKE_GEMMA3 overrides the path).
+/// Its tests skip when it is absent, and fail under `make test` (WILKE_REQUIRE_MODEL=1) as SmolLM2's do.
+public enum Gemma3Model {
+    public static var path: String {
+        if let p = ProcessInfo.processInfo.environment["WILKE_GEMMA3"], !p.isEmpty { return p }
+        let cache = ProcessInfo.processInfo.environment["WILKE_CACHE"] ?? (NSHomeDirectory() + "/.cache/wilke")
+        return cache + "/models/gemma-3-270m-q4_k_m.gguf"
+    }
+
+    public static var available: Bool {
+        FileManager.default.fileExists(atPath: path) || ProcessInfo.processInfo.environment["WILKE_REQUIRE_MODEL"] == "1"
+    }
+}
+
 /// A deterministic generator (SplitMix64) for seeded tests: generated tensors, factors and corruptions
 /// are the same on every run and machine.
 public struct SplitMix64: RandomNumberGenerator {

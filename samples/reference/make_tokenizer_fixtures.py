@@ -12,6 +12,8 @@ Tests/WilKETests/Fixtures/tokenizer/:
   gpt2_fixture_ids.json  ids from that tokenizer.json
   spm_fixture.json       a small SentencePiece-style vocabulary (tokens, scores, token types as a GGUF stores them)
   spm_fixture_ids.json   ids from transformers' LlamaTokenizer built from those arrays exactly as for a GGUF
+  gemma3_ids.json        ids from transformers' tokenizer built from the real Gemma 3 270M GGUF (argument gemma3,
+                         not in the default set)
 
 Everything is deterministic: the training text is the corpus plus fixed stdlib docstrings.
 """
@@ -28,6 +30,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests", "WilKETests", "Fixtures", "tokenizer")
 MODEL = os.environ.get("WILKE_MODEL", os.path.expanduser("~/.cache/wilke/models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+GEMMA3 = os.environ.get("WILKE_GEMMA3", os.path.expanduser("~/.cache/wilke/models/gemma-3-270m-q4_k_m.gguf"))
 
 
 def unescape(line):
@@ -100,6 +103,88 @@ def smollm2(texts):
     dump("smollm2_ids.json", dict(meta, source="transformers AutoTokenizer from " + os.path.basename(MODEL)
                                   + " with SmolLM2's tokenizer.json pre-tokenizer (Digits + ByteLevel)",
                                   cases=cases(tok, texts)))
+
+
+# Scripts the generated Gemma 3 cases draw vocabulary pieces from (by the Unicode name of the first letter).
+GEMMA3_SCRIPTS = ["LATIN", "CYRILLIC", "GREEK", "ARABIC", "HEBREW", "DEVANAGARI", "BENGALI", "TAMIL", "THAI",
+                  "HANGUL", "CJK", "HIRAGANA", "KATAKANA", "ETHIOPIC", "GEORGIAN", "ARMENIAN", "GUJARATI",
+                  "MYANMAR", "KHMER", "SINHALA", "TELUGU", "MALAYALAM", "KANNADA", "TIBETAN", "LAO"]
+
+
+def gemma3_generated(tokens, count=2000, seed=14):
+    """`count` short seeded texts built from Gemma's own vocabulary, so every script it knows gets merged:
+    pieces of one or two scripts (▁ read back as a space), joined by the separators that stress the
+    tokenizer (runs of spaces, tabs, newlines, punctuation), with emoji (ZWJ sequences, flags, skin tones),
+    canonically equivalent spellings of one text (NFC and NFD, which a Unicode-aware string type treats as
+    equal but the vocabulary does not), characters outside the vocabulary (byte fallback: private use,
+    CJK extension planes, controls) and added tokens (<start_of_turn>, newline runs) in the middle of text."""
+    import random
+    import unicodedata
+
+    rng = random.Random(seed)
+    by_script = {s: [] for s in GEMMA3_SCRIPTS}
+    for t in tokens:
+        word = t.replace("\u2581", " ")
+        letters = [c for c in word if c.isalpha()]
+        if not letters or t.startswith("<") or len(word) > 12:
+            continue
+        name = unicodedata.name(letters[0], "")
+        for s in GEMMA3_SCRIPTS:
+            if name.startswith(s):
+                by_script[s].append(word)
+                break
+    by_script = {s: sorted(v) for s, v in by_script.items() if v}
+    scripts = sorted(by_script)
+    # Pieces whose NFC and NFD spellings differ (ids for both exist in Gemma's vocabulary).
+    equivalent = sorted(t for t in tokens if unicodedata.normalize("NFD", t) != t and not t.startswith("<"))
+    emoji = ["\U0001F600", "\U0001F680", "\u2764\uFE0F", "\U0001F468\u200D\U0001F469\u200D\U0001F467",
+             "\U0001F1EF\U0001F1F5", "\U0001F44B\U0001F3FD", "\U0001F9D1\u200D\U0001F4BB", "\u2615",
+             "\U0001FAE0", "\U0001F3F3\uFE0F\u200D\U0001F308"]
+    outside = ["\uE000", "\uF8FF", "\U000F0000", "\U00020BB7", "\U0002A6D6", "\U0003134A", "\u0007",
+               "\u001B", "\U0001D11E", "\U00010348", "\u2E80", "\uFFFD", "\u0000"]
+    separators = [" ", " ", " ", "", "  ", "   ", "    ", "\t", "\n", "\n\n", " \n ", ", ", ". ", "-", "\u3000",
+                  "\u00a0", "\r\n", "        ", " \t "]
+    added = ["<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>", "<unused7>", "<mask>", "[multimodal]"]
+    out = []
+    for i in range(count):
+        kind = i % 10
+        if kind == 7 and equivalent:
+            w = rng.choice(equivalent).replace("\u2581", " ")
+            parts = [w, unicodedata.normalize("NFD", w), unicodedata.normalize("NFC", w)]
+        else:
+            chosen = rng.sample(scripts, 2) if kind in (1, 4) else [rng.choice(scripts)]
+            parts = [rng.choice(by_script[rng.choice(chosen)]) for _ in range(rng.randint(1, 8))]
+        if kind == 2:
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice(emoji))
+        if kind == 3:
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice(outside))
+        if kind == 5:
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice(added))
+        if kind == 6:
+            parts.append(str(rng.randint(0, 10 ** rng.randint(1, 9))))
+        text = parts[0]
+        for p in parts[1:]:
+            text += (rng.choice(separators) if kind != 0 else "") + p
+        if kind == 8:
+            text = " " * rng.randint(1, 6) + text + " " * rng.randint(0, 3)
+        out.append(text)
+    return out
+
+
+def gemma3(texts):
+    """Gemma 3 270M's SentencePiece vocabulary (262,144 pieces with scores, byte fallback) as transformers
+    builds it from the GGUF (`make fetch-model` puts the file in the cache), on the corpus plus 2,000
+    generated texts (gemma3_generated)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(os.path.dirname(GEMMA3), gguf_file=os.path.basename(GEMMA3))
+    vocab = sorted(tok.get_vocab().items(), key=lambda kv: kv[1])
+    texts = texts + gemma3_generated([t for t, _ in vocab])
+    print("gemma3:", type(tok).__name__, "add_bos_token:", getattr(tok, "add_bos_token", None))
+    meta = {"bos_id": tok.bos_token_id, "eos_id": tok.eos_token_id, "vocab_size": len(tok),
+            "add_bos_token": bool(getattr(tok, "add_bos_token", False))}
+    dump("gemma3_ids.json", dict(meta, source="transformers AutoTokenizer from " + os.path.basename(GEMMA3),
+                                 cases=cases(tok, texts)))
 
 
 GPT2_SPLIT = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -198,6 +283,8 @@ def main():
         spm_fixture(texts)
     if "smollm2" in which:
         smollm2(texts)
+    if "gemma3" in which:
+        gemma3(texts)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable {
     case gptj
     /// Rotate-half rotary, RMSNorm, grouped-query attention, SiLU-gated MLP.
     case llama
+    /// Llama's attention with RMSNorm on each query and key head, a norm before and after both attention
+    /// and MLP, a GELU-gated MLP, embeddings scaled by √d_model, and sliding-window layers with their own
+    /// RoPE base between global ones.
+    case gemma3
 }
 
 /// An architecture as its checkpoint names it: GGUF `general.architecture`, config.json `model_type`.
@@ -18,12 +22,15 @@ public enum Architecture: String, Sendable, Codable, CaseIterable {
     case mistral
     /// Llama with q/k/v biases and rotate-half ("NEOX") rotary in GGUF as well.
     case qwen2
+    /// Gemma 3 text models (config.json `gemma3_text`; a GGUF says `gemma3`).
+    case gemma3
 
     /// The architecture a source's name denotes; nil when this build does not implement it.
-    /// transformers' GPT-J is `gptj`, older exports wrote `gpt-j`.
+    /// transformers' GPT-J is `gptj`, older exports wrote `gpt-j`; Gemma 3's text-only config.json says
+    /// `gemma3_text` (`gemma3` there is the multimodal wrapper, whose GGUF text part is `gemma3`).
     public init?(name: String) {
         let n = name.lowercased()
-        self.init(rawValue: n == "gpt-j" ? "gptj" : n)
+        self.init(rawValue: ["gpt-j": "gptj", "gemma3_text": "gemma3"][n] ?? n)
     }
 
     public static var names: [String] { allCases.map(\.rawValue) }
@@ -33,6 +40,7 @@ public enum Architecture: String, Sendable, Codable, CaseIterable {
         case .gpt2: return .gpt2
         case .gptj: return .gptj
         case .llama, .mistral, .qwen2: return .llama
+        case .gemma3: return .gemma3
         }
     }
 
@@ -45,7 +53,16 @@ public enum Architecture: String, Sendable, Codable, CaseIterable {
     public var ggufPermutesQK: Bool { self == .llama }
 
     /// The MLP activation the engine computes (config.json `activation_function` / `hidden_act`).
-    public var activation: String { family == .llama ? "silu" : "gelu_new" }
+    public var activation: String {
+        switch family {
+        case .gpt2, .gptj: return "gelu_new"
+        case .llama: return "silu"
+        case .gemma3: return "gelu_pytorch_tanh"
+        }
+    }
+
+    /// The families whose heads may be wider or narrower than d_model / heads (Gemma 3 270M: 4 × 256 over 640).
+    public var freeHeadDim: Bool { family == .llama || family == .gemma3 }
 }
 
 extension ModelConfig {
@@ -61,6 +78,10 @@ extension ModelConfig {
         case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", intermediateSize = "intermediate_size"
         case maxPositionEmbeddings = "max_position_embeddings", slidingWindow = "sliding_window"
         case rmsNormEps = "rms_norm_eps", hiddenAct = "hidden_act", ropeTheta = "rope_theta"
+        // Gemma 3
+        case hiddenActivation = "hidden_activation", ropeLocalBaseFreq = "rope_local_base_freq"
+        case queryPreAttnScalar = "query_pre_attn_scalar", slidingWindowPattern = "sliding_window_pattern"
+        case finalLogitSoftcapping = "final_logit_softcapping"
         case ropeScaling = "rope_scaling", ropeParameters = "rope_parameters"
         case attentionBias = "attention_bias", mlpBias = "mlp_bias"
     }
@@ -74,10 +95,10 @@ extension ModelConfig {
             case .gpt2, .gptj:
                 return FamilyKeys(layers: .nLayer, width: .nEmbd, heads: .nHead, positions: .nPositions, ffn: .nInner,
                                   normEps: .layerNormEpsilon, activation: .activationFunction)
-            case .llama:
+            case .llama, .gemma3:
                 return FamilyKeys(layers: .numHiddenLayers, width: .hiddenSize, heads: .numAttentionHeads,
                                   positions: .maxPositionEmbeddings, ffn: .intermediateSize, normEps: .rmsNormEps,
-                                  activation: .hiddenAct)
+                                  activation: family == .gemma3 ? .hiddenActivation : .hiddenAct)
             }
         }
     }

@@ -37,7 +37,7 @@ extension ModelConfig {
         case .gpt2: rotary = 0
         case .gptj: rotary = int("rope.dimension_count") ?? headDim
         // The engine rotates the whole head in the llama family (no partial rotary there).
-        case .llama: rotary = headDim
+        case .llama, .gemma3: rotary = headDim
         }
         self.init(architecture: arch, nLayer: try required("block_count"), dModel: dModel, nHead: nHead,
                   nKVHead: int("attention.head_count_kv") ?? nHead, headDim: headDim,
@@ -47,6 +47,15 @@ extension ModelConfig {
                       ?? get("\(name).attention.layer_norm_epsilon")?.float ?? 1e-5,
                   ropeTheta: arch.family == .gpt2 ? nil : (get("\(name).rope.freq_base")?.float ?? 10000),
                   rotaryDim: rotary, tiedHead: !hasOutputTensor, attentionBias: arch.impliedQKVBias)
+        if arch.family == .gemma3 {
+            // A gemma3 GGUF states the window but not the pattern, the local base or the query scale:
+            // llama.cpp's loader fixes them (pattern 6, base 10000, 1/√head_dim; 1/√(d_model/heads) for
+            // the 62-layer 27B), the values transformers' Gemma3TextConfig defaults to.
+            slidingWindow = int("attention.sliding_window")
+            slidingWindowPattern = 6
+            ropeLocalTheta = get("\(name).rope.freq_base_swa")?.float ?? 10000
+            queryPreAttnScalar = Double(nLayer == 62 ? perHead(dModel, nHead) : headDim)
+        }
         try validate()
     }
 
@@ -103,7 +112,7 @@ extension ModelConfig: Codable {
                 ropeTheta = try double(.ropeTheta) ?? 10000
             }
             tiedHead = try bool(.tieWordEmbeddings) ?? (arch.family == .gpt2)
-        case .llama:
+        case .llama, .gemma3:
             headDim = try ModelConfig.headDim(stated: int(.headDim), dModel: dModel, nHead: nHead)
             rotaryDim = headDim
             dFF = try required(.intermediateSize)
@@ -121,6 +130,7 @@ extension ModelConfig: Codable {
             tiedHead = try bool(.tieWordEmbeddings) ?? false
             attentionBias = try arch.impliedQKVBias || (bool(.attentionBias) ?? false)
             mlpBias = try bool(.mlpBias) ?? false
+            if arch.family == .gemma3 { try decodeGemma3(c) }
         }
         try validate()
     }
@@ -154,7 +164,7 @@ extension ModelConfig: Codable {
     var configFields: [(CodingKeys, ConfigValue)] {
         let keys = FamilyKeys.of(family)
         var f: [(CodingKeys, ConfigValue)] = [
-            (.modelType, .string(architecture.rawValue)), (keys.layers, .int(nLayer)), (keys.width, .int(dModel)),
+            (.modelType, .string(architecture == .gemma3 ? "gemma3_text" : architecture.rawValue)), (keys.layers, .int(nLayer)), (keys.width, .int(dModel)),
             (keys.heads, .int(nHead)), (keys.ffn, .int(dFF)), (.vocabSize, .int(vocabSize)),
             (keys.positions, .int(contextLength)), (keys.normEps, .double(normEps)), (keys.activation, .string(activation)),
             (.tieWordEmbeddings, .bool(tiedHead)),
@@ -162,11 +172,16 @@ extension ModelConfig: Codable {
         switch family {
         case .gpt2: break
         case .gptj: f += [(.rotaryDim, .int(rotaryDim)), (.ropeTheta, .double(ropeTheta ?? 10000))]
-        case .llama:
+        case .llama, .gemma3:
             f += [(.numKeyValueHeads, .int(nKVHead)), (.headDim, .int(headDim)), (.ropeTheta, .double(ropeTheta ?? 10000)),
                   (.attentionBias, .bool(attentionBias)), (.mlpBias, .bool(mlpBias))]
             if let w = slidingWindow { f.append((.slidingWindow, .int(w))) }
             if ropeType != "default" { f.append((.ropeParameters, .rope(type: ropeType, theta: ropeTheta ?? 10000))) }
+            if family == .gemma3 {
+                if let p = slidingWindowPattern { f.append((.slidingWindowPattern, .int(p))) }
+                if let t = ropeLocalTheta { f.append((.ropeLocalBaseFreq, .double(t))) }
+                if let s = queryPreAttnScalar { f.append((.queryPreAttnScalar, .double(s))) }
+            }
         }
         return f.sorted { $0.0.stringValue < $1.0.stringValue }
     }
@@ -181,6 +196,39 @@ extension ModelConfig.CodingKeys {
         case .nHead: return .numAttentionHeads
         case .nPositions: return .maxPositionEmbeddings
         default: return nil
+        }
+    }
+}
+
+extension ModelConfig {
+    /// transformers ≥ 5 writes Gemma 3's two bases as `rope_parameters.{full,sliding}_attention.rope_theta`.
+    struct Gemma3RopeParameters: Codable {
+        var fullAttention: RopeParameters?
+        var slidingAttention: RopeParameters?
+
+        enum CodingKeys: String, CodingKey { case fullAttention = "full_attention", slidingAttention = "sliding_attention" }
+    }
+
+    /// The Gemma 3 keys of a config.json, with Gemma3TextConfig's defaults (pattern 6, local base 10000,
+    /// query scalar 256). A final-logit softcap is not computed, so a config with one is refused by name.
+    mutating func decodeGemma3(_ c: KeyedDecodingContainer<CodingKeys>) throws {
+        func value<T: Decodable>(_ key: CodingKeys, _ expected: String) throws -> T? {
+            do { return try c.decodeIfPresent(T.self, forKey: key) } catch {
+                throw FormatError.invalidHyperparameter(key.stringValue, expected: expected)
+            }
+        }
+        slidingWindowPattern = try value(.slidingWindowPattern, "an integer") ?? 6
+        ropeLocalTheta = try value(.ropeLocalBaseFreq, "a number") ?? 10000
+        queryPreAttnScalar = try value(.queryPreAttnScalar, "a number") ?? 256
+        if let _: Double = try value(.finalLogitSoftcapping, "null") {
+            throw FormatError.invalidHyperparameter(CodingKeys.finalLogitSoftcapping.stringValue, expected: "null")
+        }
+        if let rope: Gemma3RopeParameters = try value(.ropeParameters, "an object") {
+            if let full = rope.fullAttention {
+                if let t = full.ropeTheta { ropeTheta = t }
+                ropeType = full.kind
+            }
+            if let t = rope.slidingAttention?.ropeTheta { ropeLocalTheta = t }
         }
     }
 }

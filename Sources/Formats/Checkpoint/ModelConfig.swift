@@ -20,8 +20,15 @@ public struct ModelConfig: Sendable, Equatable {
     public var vocabSize: Int
     /// The learned position table (GPT-2) or trained context length (rotary models), as the file states it.
     public var contextLength: Int
-    /// Mistral's attention window; nil for full attention.
+    /// Mistral's attention window (every layer), Gemma 3's (its sliding layers); nil for full attention.
     public var slidingWindow: Int?
+    /// Gemma 3: layer i attends globally when (i + 1) % pattern == 0 and within `slidingWindow`
+    /// otherwise (config.json `sliding_window_pattern`; llama.cpp fixes it at 6 for gemma3).
+    public var slidingWindowPattern: Int?
+    /// Gemma 3: the RoPE base of the sliding layers (`rope_local_base_freq`; `ropeTheta` is the global one).
+    public var ropeLocalTheta: Double?
+    /// Gemma 3: queries are scaled by queryPreAttnScalar^-1/2 rather than headDim^-1/2.
+    public var queryPreAttnScalar: Double?
     /// LayerNorm (GPT-2 / GPT-J) or RMSNorm (llama) epsilon.
     public var normEps: Double
     /// RoPE base; nil for learned positions (GPT-2).
@@ -43,20 +50,29 @@ public struct ModelConfig: Sendable, Equatable {
     public init(architecture: Architecture, nLayer: Int, dModel: Int, nHead: Int, nKVHead: Int, headDim: Int, dFF: Int,
                 vocabSize: Int, contextLength: Int, slidingWindow: Int? = nil, normEps: Double, ropeTheta: Double?,
                 rotaryDim: Int, tiedHead: Bool, attentionBias: Bool = false, activation: String? = nil,
-                ropeType: String = "default", mlpBias: Bool = false) {
+                ropeType: String = "default", mlpBias: Bool = false, slidingWindowPattern: Int? = nil,
+                ropeLocalTheta: Double? = nil, queryPreAttnScalar: Double? = nil) {
         self.architecture = architecture; self.nLayer = nLayer; self.dModel = dModel; self.nHead = nHead
         self.nKVHead = nKVHead; self.headDim = headDim; self.dFF = dFF; self.vocabSize = vocabSize
         self.contextLength = contextLength; self.slidingWindow = slidingWindow; self.normEps = normEps
         self.ropeTheta = ropeTheta; self.rotaryDim = rotaryDim; self.tiedHead = tiedHead
         self.attentionBias = attentionBias; self.activation = activation ?? architecture.activation
         self.ropeType = ropeType; self.mlpBias = mlpBias
+        self.slidingWindowPattern = slidingWindowPattern; self.ropeLocalTheta = ropeLocalTheta
+        self.queryPreAttnScalar = queryPreAttnScalar
     }
 
     public var family: ModelFamily { architecture.family }
     /// The longest sequence the engine runs: the context, bounded by a sliding window (full attention
     /// is the same computation as windowed attention while a sequence fits in the window, so longer
-    /// ones are refused rather than computed differently).
-    public var maxPositions: Int { min(contextLength, slidingWindow ?? .max) }
+    /// ones are refused rather than computed differently). Gemma 3's window is computed per layer.
+    public var maxPositions: Int { family == .gemma3 ? contextLength : min(contextLength, slidingWindow ?? .max) }
+
+    /// Gemma 3: whether layer `l` attends only within `slidingWindow` (with the local RoPE base).
+    public func isSlidingLayer(_ l: Int) -> Bool {
+        guard family == .gemma3, slidingWindow != nil, let p = slidingWindowPattern, p > 0 else { return false }
+        return (l + 1) % p != 0
+    }
     /// The attention output projection carries a bias: always for GPT-2's c_proj; with llama's
     /// `attention_bias` (o_proj too); never for Qwen2's implied q/k/v biases or GPT-J's out_proj.
     public var attentionOutBias: Bool { family == .gpt2 || (attentionBias && !architecture.impliedQKVBias) }
@@ -72,14 +88,15 @@ public struct ModelConfig: Sendable, Equatable {
     public func validate() throws {
         for (name, v) in [("layers", nLayer), ("d_model", dModel), ("heads", nHead), ("kv_heads", nKVHead),
                           ("head_dim", headDim), ("d_ff", dFF), ("vocab_size", vocabSize),
-                          ("context_length", contextLength), ("sliding_window", slidingWindow ?? 1)] where v <= 0 {
+                          ("context_length", contextLength), ("sliding_window", slidingWindow ?? 1),
+                          ("sliding_window_pattern", slidingWindowPattern ?? 1)] where v <= 0 {
             throw FormatError.nonPositiveHyperparameter(name, value: v)
         }
         guard nHead % nKVHead == 0 else { throw FormatError.kvHeadsDoNotDivide(heads: nHead, kvHeads: nKVHead) }
         // Only the llama family implements heads wider or narrower than d_model / heads; the product is
         // overflow-checked because both factors come from the file.
         let (width, overflow) = nHead.multipliedReportingOverflow(by: headDim)
-        if overflow || (family != .llama && width != dModel) {
+        if overflow || (!architecture.freeHeadDim && width != dModel) {
             throw FormatError.headsDoNotTile(heads: nHead, headDim: headDim, dModel: dModel)
         }
         if family != .gpt2, rotaryDim <= 0 || rotaryDim % 2 != 0 || rotaryDim > headDim {

@@ -20,14 +20,15 @@ public enum TensorNames {
     public static func huggingFace(canonical name: String, architecture: Architecture) -> String? {
         let fam = architecture.family
         let (stem, suffix) = splitSuffix(name)
-        let prefix = fam == .llama ? "model." : "transformer."
+        let hfLlama = fam == .llama || fam == .gemma3
+        let prefix = hfLlama ? "model." : "transformer."
         if let hf = globalNames[fam]?.first(where: { $0.value == stem })?.key {
             return (hf == "lm_head" ? "" : prefix) + hf + suffix
         }
         let parts = stem.split(separator: ".", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]),
               let hf = blockNames[fam]?.first(where: { $0.value == parts[2] })?.key else { return nil }
-        return prefix + (fam == .llama ? "layers" : "h") + ".\(layer).\(hf)\(suffix)"
+        return prefix + (hfLlama ? "layers" : "h") + ".\(layer).\(hf)\(suffix)"
     }
 
     static func splitSuffix(_ n: String) -> (String, String) {
@@ -37,6 +38,7 @@ public enum TensorNames {
 
     static let globalNames: [ModelFamily: [String: String]] = [
         .llama: ["embed_tokens": "token_embd", "norm": "output_norm", "lm_head": "output"],
+        .gemma3: ["embed_tokens": "token_embd", "norm": "output_norm", "lm_head": "output"],
         .gpt2: ["wte": "token_embd", "wpe": "position_embd", "ln_f": "output_norm", "lm_head": "output"],
         .gptj: ["wte": "token_embd", "ln_f": "output_norm", "lm_head": "output"],
     ]
@@ -47,6 +49,14 @@ public enum TensorNames {
             "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
             "post_attention_layernorm": "ffn_norm", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
             "mlp.down_proj": "ffn_down",
+        ],
+        // Gemma 3's post_attention_layernorm is the norm after attention, not llama's pre-MLP norm.
+        .gemma3: [
+            "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+            "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
+            "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "post_attention_norm",
+            "pre_feedforward_layernorm": "ffn_norm", "post_feedforward_layernorm": "post_ffw_norm",
+            "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
         ],
         .gpt2: [
             "ln_1": "attn_norm", "attn.c_attn": "attn_qkv", "attn.c_proj": "attn_output", "ln_2": "ffn_norm",

@@ -24,9 +24,12 @@ public enum Converter {
             let conv1D = hp.family == .gpt2 && t.shape.count == 2
                 && TensorNames.conv1DStems.contains(t.name.split(separator: ".").dropLast().last.map(String.init) ?? "")
             let shape = conv1D ? Array(t.shape.reversed()) : t.shape
+            // A GGUF stores Gemma's norms as 1 + w (llama.cpp's converter adds Gemma3RMSNorm's 1); HF stores w.
+            let normOffset: Float = hp.family == .gemma3 && t.name.hasSuffix("norm.weight") ? 1 : 0
             entries.append(.init(name: hfName, dtype: dtype, shape: shape, source: .fill { dst in
                 var values = try ckpt.logical(t)
                 if conv1D { values = transpose(values, rows: t.shape[0], cols: t.shape[1]) }
+                if normOffset != 0 { values = values.map { $0 - normOffset } }
                 try values.withUnsafeBufferPointer { try TensorCodec.quantize(dtype, $0, into: dst) }
             }))
         }
@@ -127,6 +130,8 @@ public enum Converter {
             let isQwen = hp.architecture == .qwen2
             c["architectures"] = [isQwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"]
             c["model_type"] = isQwen ? "qwen2" : "llama"
+        case .gemma3:
+            c["architectures"] = ["Gemma3ForCausalLM"]
         }
         return [UInt8](try JSONSerialization.data(withJSONObject: c, options: [.sortedKeys, .prettyPrinted]))
     }

@@ -10,10 +10,20 @@ public struct CheckpointWeights: WeightSource {
 
     public func tensor(_ name: String) throws -> (shape: [Int], values: [Float]) {
         guard let t = checkpoint.tensor(name) else { throw WilKEError.missingTensor(name) }
-        return (t.logicalShape, try checkpoint.logical(t))
+        return (t.logicalShape, checkpoint.engineValues(name, try checkpoint.logical(t)))
     }
 
     public func has(_ name: String) -> Bool { checkpoint.tensor(name) != nil }
+}
+
+extension Checkpoint {
+    /// `values` of tensor `name` in the engine's convention. Gemma's RMSNorm scales by 1 + w: a GGUF stores
+    /// 1 + w (llama.cpp's converter adds the 1), a Hugging Face checkpoint w, and the engine reads the GGUF
+    /// form, so a safetensors Gemma 3 norm gets its 1 here.
+    func engineValues(_ name: String, _ values: [Float]) -> [Float] {
+        guard config?.family == .gemma3, gguf == nil, name.hasSuffix("norm.weight") else { return values }
+        return values.map { $0 + 1 }
+    }
 }
 
 extension CheckpointWeights: StoredWeightSource {

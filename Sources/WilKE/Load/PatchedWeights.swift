@@ -28,7 +28,8 @@ public struct PatchedWeights: WeightSource {
         guard let t = ckpt.tensor(name), let chain = steps[t.name] else { return try base.tensor(name) }
         let x = try patched(t, chain)
         // The result's bytes (possibly promoted to another dtype) in `t`'s storage layout.
-        return (t.logicalShape, try x.bytes.withUnsafeBytes { try t.layout.logical($0, dtype: x.dtype, shape: t.shape) })
+        let values = try x.bytes.withUnsafeBytes { try t.layout.logical($0, dtype: x.dtype, shape: t.shape) }
+        return (t.logicalShape, ckpt.engineValues(name, values))
     }
 
     /// The stored bytes of `t` after `chain` (hashes checked by the patch arithmetic).

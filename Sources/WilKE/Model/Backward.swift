@@ -45,6 +45,7 @@ extension TransformerModel {
     ///   step batch is ~1.5 GiB full, ~80 MiB lean).
     public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil, lean: Bool? = nil)
         throws -> (result: ForwardResult, tape: ForwardTape) {
+        guard config.family != .gemma3 else { throw WilKEError.backwardUnsupported(family: config.family.rawValue) }
         let pack = try Packing(batch, config)
         let startLayer = batch.resume?.layer ?? 0
         let lean = lean ?? (fullTapeBytes(tokens: pack.total, layers: config.nLayer - startLayer) > Self.fullTapeLimit)
@@ -140,7 +141,7 @@ extension TransformerModel {
     /// LayerNorm or RMSNorm backward, accumulated into `dinp` ([N, C]).
     func normBackward(dinp: FloatBuffer, dout: FloatBuffer, inp: FloatBuffer, mean: FloatBuffer, rstd: FloatBuffer,
                       weight: FloatBuffer, n: Int) {
-        if config.family == .llama {
+        if config.usesRMSNorm {
             RMSNorm.backward(dinp: dinp.p, dout: dout.p, inp: inp.p, rstd: rstd.p, weight: weight.p, n: n, c: config.dModel)
         } else {
             LayerNorm.backward(dinp: dinp.p, dout: dout.p, inp: inp.p, mean: mean.p, rstd: rstd.p, weight: weight.p,

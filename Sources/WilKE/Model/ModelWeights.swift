@@ -6,6 +6,10 @@ import Formats
 final class LayerWeights: @unchecked Sendable {
     /// [C] (+ [C] bias for LayerNorm families)
     let attnNorm: FloatBuffer, attnNormBias: FloatBuffer?
+    /// Gemma 3 only: [D] RMSNorm of each query and key head; [C] norms after attention and after the MLP.
+    /// A GGUF stores every Gemma norm as 1 + w (llama.cpp's converter folds in Gemma3RMSNorm's 1 + w), so
+    /// they are plain RMSNorm weights here.
+    let qNorm: FloatBuffer?, kNorm: FloatBuffer?, postAttnNorm: FloatBuffer?, postFFNNorm: FloatBuffer?
     /// [H·D, C], [G·D, C], [G·D, C] and their biases
     let wq: Weight, wk: Weight, wv: Weight
     let bq: FloatBuffer?, bk: FloatBuffer?, bv: FloatBuffer?
@@ -13,7 +17,7 @@ final class LayerWeights: @unchecked Sendable {
     let wo: Weight, bo: FloatBuffer?
     /// [C] (+ [C]); nil for GPT-J's parallel block
     let ffnNorm: FloatBuffer?, ffnNormBias: FloatBuffer?
-    /// [F, C] llama only
+    /// [F, C] llama and Gemma 3
     let wGate: Weight?
     /// [F, C] (+ [F])
     let wUp: Weight, bUp: FloatBuffer?
@@ -24,7 +28,7 @@ final class LayerWeights: @unchecked Sendable {
     init(_ l: Int, _ cfg: ModelConfig, _ src: TensorLoader) throws {
         let (c, f, qd, kvd) = (cfg.dModel, cfg.dFF, cfg.qDim, cfg.kvDim)
         let b = "blk.\(l)."
-        let lnFamily = cfg.family != .llama
+        let lnFamily = !cfg.usesRMSNorm
         attnNorm = try src.load(b + "attn_norm.weight", [c])
         attnNormBias = lnFamily ? try src.load(b + "attn_norm.bias", [c]) : nil
         if cfg.family == .gpt2 {
@@ -48,11 +52,16 @@ final class LayerWeights: @unchecked Sendable {
                 (bq, bk, bv) = (nil, nil, nil)
             }
         }
+        let gemma = cfg.family == .gemma3
+        qNorm = gemma ? try src.load(b + "attn_q_norm.weight", [cfg.headDim]) : nil
+        kNorm = gemma ? try src.load(b + "attn_k_norm.weight", [cfg.headDim]) : nil
+        postAttnNorm = gemma ? try src.load(b + "post_attention_norm.weight", [c]) : nil
+        postFFNNorm = gemma ? try src.load(b + "post_ffw_norm.weight", [c]) : nil
         wo = try src.matrix(b + "attn_output.weight", [c, qd])
         bo = cfg.attentionOutBias ? try src.load(b + "attn_output.bias", [c]) : nil
         ffnNorm = cfg.parallelBlock ? nil : try src.load(b + "ffn_norm.weight", [c])
         ffnNormBias = cfg.family == .gpt2 ? try src.load(b + "ffn_norm.bias", [c]) : nil
-        wGate = cfg.family == .llama ? try src.matrix(b + "ffn_gate.weight", [f, c]) : nil
+        wGate = cfg.usesRMSNorm ? try src.matrix(b + "ffn_gate.weight", [f, c]) : nil
         wUp = try src.matrix(b + "ffn_up.weight", [f, c])
         bUp = lnFamily ? try src.load(b + "ffn_up.bias", [f]) : nil
         wDown = try src.matrix(b + "ffn_down.weight", [c, f])
@@ -116,7 +125,7 @@ final class ModelWeights: @unchecked Sendable {
         positionEmbd = cfg.family == .gpt2 ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
         layers = try (0..<cfg.nLayer).map { try LayerWeights($0, cfg, src) }
         outputNorm = try src.load("output_norm.weight", [c])
-        outputNormBias = cfg.family != .llama ? try src.load("output_norm.bias", [c]) : nil
+        outputNormBias = !cfg.usesRMSNorm ? try src.load("output_norm.bias", [c]) : nil
         if source.has("output.weight") {
             output = try src.matrix("output.weight", [v, c])
         } else if cfg.tiedHead {

@@ -33,7 +33,7 @@ final class LayerActivations: @unchecked Sendable {
         a = FloatBuffer(count: t * cfg.qDim); attnOut = FloatBuffer(count: t * c)
         h = FloatBuffer(count: seq ? t * c : 0); hn = FloatBuffer(count: seq ? t * c : 0)
         norm2Mean = FloatBuffer(count: seq ? t : 0); norm2Rstd = FloatBuffer(count: seq ? t : 0)
-        up = FloatBuffer(count: t * f); gate = cfg.family == .llama ? FloatBuffer(count: t * f) : nil
+        up = FloatBuffer(count: t * f); gate = cfg.usesRMSNorm ? FloatBuffer(count: t * f) : nil
         key = FloatBuffer(count: t * f)
         mlp = FloatBuffer(count: t * c); out = FloatBuffer(count: t * c)
     }
@@ -43,6 +43,9 @@ extension TransformerModel {
     /// Forward of block `l`, filling `act` from `act.x`; appends the new keys/values to each row's `kv`.
     func block(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ kv: inout [KVCache], keepAttention: Bool,
                mlpDelta: ([Float], [Int])?) throws {
+        if config.family == .gemma3 {
+            return try gemma3Block(l, act, pack, &kv, keepAttention: keepAttention, mlpDelta: mlpDelta)
+        }
         let cfg = config, w = weights.layers[l]
         let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
         norm(out: act.xn, mean: act.norm1Mean, rstd: act.norm1Rstd, inp: act.x, weight: w.attnNorm, bias: w.attnNormBias, n: t)
@@ -58,27 +61,7 @@ extension TransformerModel {
                              interleaved: cfg.family == .gptj)
             }
         }
-        let kvd = cfg.kvDim
-        for r in 0..<pack.rows {
-            let (o, n) = (pack.offsets[r], pack.lengths[r])
-            guard kv[r].k[l].count == pack.starts[r] * kvd else {
-                throw WilKEError.invalidBatch("row \(r)'s cache lacks layer \(l) keys for its \(pack.starts[r]) positions")
-            }
-            kv[r].k[l] += UnsafeBufferPointer(start: act.k.p + o * kvd, count: n * kvd)
-            kv[r].v[l] += UnsafeBufferPointer(start: act.v.p + o * kvd, count: n * kvd)
-            kv[r].count = max(kv[r].count, pack.starts[r] + n)
-        }
-        act.att = keepAttention
-            ? (0..<pack.rows).map { FloatBuffer(count: cfg.nHead * pack.lengths[$0] * (pack.starts[$0] + pack.lengths[$0])) }
-            : []
-        withRowPointers(kv, layer: l) { kPtrs, vPtrs in
-            let rows = (0..<pack.rows).map { r in
-                AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: kPtrs[r], v: vPtrs[r],
-                             att: keepAttention ? act.att[r].p : nil)
-            }
-            Attention.forward(out: act.a.p, q: act.q.p, rows: rows, nHead: cfg.nHead, nKVHead: cfg.nKVHead,
-                              headDim: cfg.headDim)
-        }
+        try attend(l, act, pack, &kv, keepAttention: keepAttention)
         w.wo.forward(out: act.attnOut.p, inp: act.a.p, bias: w.bo?.p, n: t)
 
         // MLP input: the same normed x (parallel) or the norm of the post-attention residual.
@@ -106,10 +89,39 @@ extension TransformerModel {
         for i in 0..<(t * c) { act.out.p[i] = base.p[i] + act.mlp.p[i] + (extra?.p[i] ?? 0) }
     }
 
+    /// Appends layer `l`'s new keys and values (`act.k`, `act.v`, after RoPE) to each row's history and
+    /// attends every new query (`act.q`) over it into `act.a`. `window` (Gemma 3's sliding layers) limits
+    /// query position p to keys p - window + 1 ... p; `scale` replaces 1/√D.
+    func attend(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ kv: inout [KVCache], keepAttention: Bool,
+                window: Int? = nil, scale: Float? = nil) throws {
+        let cfg = config
+        let kvd = cfg.kvDim
+        for r in 0..<pack.rows {
+            let (o, n) = (pack.offsets[r], pack.lengths[r])
+            guard kv[r].k[l].count == pack.starts[r] * kvd else {
+                throw WilKEError.invalidBatch("row \(r)'s cache lacks layer \(l) keys for its \(pack.starts[r]) positions")
+            }
+            kv[r].k[l] += UnsafeBufferPointer(start: act.k.p + o * kvd, count: n * kvd)
+            kv[r].v[l] += UnsafeBufferPointer(start: act.v.p + o * kvd, count: n * kvd)
+            kv[r].count = max(kv[r].count, pack.starts[r] + n)
+        }
+        act.att = keepAttention
+            ? (0..<pack.rows).map { FloatBuffer(count: cfg.nHead * pack.lengths[$0] * (pack.starts[$0] + pack.lengths[$0])) }
+            : []
+        withRowPointers(kv, layer: l) { kPtrs, vPtrs in
+            let rows = (0..<pack.rows).map { r in
+                AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: kPtrs[r], v: vPtrs[r],
+                             att: keepAttention ? act.att[r].p : nil)
+            }
+            Attention.forward(out: act.a.p, q: act.q.p, rows: rows, nHead: cfg.nHead, nKVHead: cfg.nKVHead,
+                              headDim: cfg.headDim, window: window, scale: scale)
+        }
+    }
+
     /// LayerNorm (GPT-2 / GPT-J) or RMSNorm (llama) over `n` rows of width C.
     func norm(out: FloatBuffer, mean: FloatBuffer, rstd: FloatBuffer, inp: FloatBuffer, weight: FloatBuffer,
               bias: FloatBuffer?, n: Int) {
-        if config.family == .llama {
+        if config.usesRMSNorm {
             RMSNorm.forward(out: out.p, rstd: rstd.p, inp: inp.p, weight: weight.p, n: n, c: config.dModel, eps: config.normEpsF32)
         } else {
             LayerNorm.forward(out: out.p, mean: mean.p, rstd: rstd.p, inp: inp.p, weight: weight.p, bias: bias?.p,

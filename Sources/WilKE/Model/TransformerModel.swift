@@ -5,7 +5,7 @@ public struct MLPOutputSnapshot: @unchecked Sendable {
     let weights: [Weight]
 }
 
-/// The CPU transformer: GPT-2, GPT-J and llama-family (incl. Qwen2) decoders in f32 over OpenBLAS.
+/// The CPU transformer: GPT-2, GPT-J, llama-family (incl. Qwen2) and Gemma 3 decoders in f32 over OpenBLAS.
 /// Rows are packed into one [T, C] matrix per matmul; attention runs per row and head.
 public final class TransformerModel: @unchecked Sendable {
     public let config: ModelConfig
@@ -107,6 +107,11 @@ public final class TransformerModel: @unchecked Sendable {
         } else {
             Encoder.forward(out: x.p, tokens: batch.sequences.flatMap { $0 }, positions: pack.positions,
                             wte: weights.tokenEmbd, wpe: weights.positionEmbd?.p, c: c)
+            if cfg.family == .gemma3 {
+                // Gemma3TextScaledWordEmbedding: the table is shared with the head, so the scale is applied here.
+                let scale = Float(c).squareRoot()
+                for i in 0..<(pack.total * c) { x.p[i] *= scale }
+            }
         }
         func addDelta(_ d: (Int, [Float], [Int])?, after layer: Int, to buf: FloatBuffer) {
             guard let (l, vec, idx) = d, l == layer else { return }
@@ -167,7 +172,7 @@ public final class TransformerModel: @unchecked Sendable {
         let g = FloatBuffer(count: n * c), normed = FloatBuffer(count: n * c)
         for (i, t) in rows.enumerated() { (g.p + i * c).update(from: x.p + t * c, count: c) }
         let mean = FloatBuffer(count: n), rstd = FloatBuffer(count: n)
-        if config.family == .llama {
+        if config.usesRMSNorm {
             RMSNorm.forward(out: normed.p, rstd: rstd.p, inp: g.p, weight: weights.outputNorm.p, n: n, c: c,
                             eps: config.normEpsF32)
         } else {
@@ -233,4 +238,6 @@ extension ModelConfig {
     var normEpsF32: Float { Float(normEps) }
     /// The RoPE base in the engine's precision; only rotary families read it.
     var ropeBase: Float { Float(ropeTheta ?? 10000) }
+    /// RMSNorm (llama, Gemma 3) rather than LayerNorm with biases (GPT-2, GPT-J); those families also gate the MLP.
+    var usesRMSNorm: Bool { family == .llama || family == .gemma3 }
 }

@@ -14,6 +14,7 @@ extension BPETokenizer {
         try self.init(ggufTokens: tokens, merges: gguf.stringArray("tokenizer.ggml.merges") ?? [], tokenTypes: types,
                       scores: scores, model: model, pre: gguf["tokenizer.ggml.pre"]?.string,
                       bosID: gguf["tokenizer.ggml.bos_token_id"]?.int, eosID: gguf["tokenizer.ggml.eos_token_id"]?.int,
-                      padID: gguf["tokenizer.ggml.padding_token_id"]?.int, addBOS: gguf["tokenizer.ggml.add_bos_token"]?.bool)
+                      padID: gguf["tokenizer.ggml.padding_token_id"]?.int, addBOS: gguf["tokenizer.ggml.add_bos_token"]?.bool,
+                      architecture: gguf["general.architecture"]?.string)
     }
 }

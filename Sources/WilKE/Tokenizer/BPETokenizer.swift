@@ -7,11 +7,14 @@
 ///   builds it from a GGUF: spaces become `▁`, `▁` is prepended to the text, characters are merged by the
 ///   score of the merged piece, and characters outside the vocabulary fall back to `<0xXX>` byte tokens.
 ///
+/// - SentencePiece style without the dummy prefix (Gemma, Gemma 2, Gemma 3): spaces become `▁` and nothing
+///   is prepended.
+///
 /// Added tokens (`<|im_start|>`, `<s>`) are found whole in the text before either.
 public final class BPETokenizer: Tokenizer {
     enum Kind: Sendable {
         case byteLevel(PreTokenizer)
-        case sentencePiece
+        case sentencePiece(SentencePieceStyle)
     }
 
     let kind: Kind
@@ -77,7 +80,7 @@ public final class BPETokenizer: Tokenizer {
             case .text(let r):
                 switch kind {
                 case .byteLevel(let pre): encodeByteLevel(bytes, r, pre, &out)
-                case .sentencePiece: encodeSentencePiece(bytes, r, &out)
+                case .sentencePiece(let style): encodeSentencePiece(bytes, r, style, &out)
                 }
             }
         }
@@ -103,14 +106,14 @@ public final class BPETokenizer: Tokenizer {
         }
     }
 
-    /// Metaspace (replacement `▁`, prepend scheme "first", no split) then BPE with byte fallback, as
-    /// transformers' LlamaTokenizer: the `▁` is prepended only to text at the very start of the input and
-    /// not when it already starts with a space.
-    private func encodeSentencePiece(_ bytes: [UInt8], _ r: Range<Int>, _ out: inout [Int]) {
+    /// Metaspace (replacement `▁`, no split) then BPE with byte fallback over the whole segment. With
+    /// `prependsSpace` (transformers' LlamaTokenizer, prepend scheme "first") a `▁` goes before text at the
+    /// very start of the input that does not already start with a space.
+    private func encodeSentencePiece(_ bytes: [UInt8], _ r: Range<Int>, _ style: SentencePieceStyle, _ out: inout [Int]) {
         let space: Unicode.Scalar = "\u{2581}"
         var scalars: [Unicode.Scalar] = []
         for u in String(decoding: bytes[r], as: UTF8.self).unicodeScalars { scalars.append(u == " " ? space : u) }
-        if r.lowerBound == 0 && scalars.first != space { scalars.insert(space, at: 0) }
+        if style.prependsSpace && r.lowerBound == 0 && scalars.first != space { scalars.insert(space, at: 0) }
         let key = Array(String(String.UnicodeScalarView(scalars)).utf8)
         if let ids = cache.get(key) {
             for id in ids { out.append(Int(id)) }
@@ -144,9 +147,9 @@ public final class BPETokenizer: Tokenizer {
             var bytes: [UInt8] = []
             for id in ids where id >= 0 && id < decodedBytes.count { bytes.append(contentsOf: decodedBytes[id]) }
             return String(decoding: bytes, as: UTF8.self)
-        case .sentencePiece:
+        case .sentencePiece(let style):
             // Replace ▁ → " ", ByteFallback (a run of byte tokens is UTF-8, or one U+FFFD per byte), Fuse,
-            // Strip one leading space.
+            // then (the prepending style only) Strip one leading space.
             var text = ""
             var run: [UInt8] = []
             func flush() {
@@ -168,8 +171,18 @@ public final class BPETokenizer: Tokenizer {
                 }
             }
             flush()
-            if text.hasPrefix(" ") { text.removeFirst() }
+            if style.prependsSpace && text.hasPrefix(" ") { text.removeFirst() }
             return text
         }
     }
+}
+
+/// How a SentencePiece-style vocabulary treats the start of the text. Llama's adds a dummy-prefix `▁`
+/// (SentencePiece's `add_dummy_prefix`) and its decoder strips it again; Gemma's adds none (its GGUF says
+/// `tokenizer.ggml.add_space_prefix = false`, transformers' GemmaTokenizer has no prepend and no Strip).
+struct SentencePieceStyle: Sendable {
+    var prependsSpace: Bool
+
+    static let llama = SentencePieceStyle(prependsSpace: true)
+    static let gemma = SentencePieceStyle(prependsSpace: false)
 }

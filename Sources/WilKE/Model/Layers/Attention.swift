@@ -26,39 +26,52 @@ private struct SendablePointers: @unchecked Sendable {
 }
 
 enum Attention {
-    /// Causal softmax attention of every new query over its row's keys 0...(past + i).
+    /// Causal softmax attention of every new query over its row's keys 0...(past + i), or only the last
+    /// `window` of them (Gemma 3's sliding layers: HF masks keys with q_pos − k_pos ≥ window).
     /// - out: [T, H·D]
     /// - q: [T, H·D] (after RoPE)
     /// - rows: see `AttentionRow`
+    /// - scale: the score scale, 1/√D unless given (Gemma 3: query_pre_attn_scalar^-1/2)
     static func forward(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>, rows: [AttentionRow],
-                        nHead: Int, nKVHead: Int, headDim: Int) {
+                        nHead: Int, nKVHead: Int, headDim: Int, window: Int? = nil, scale: Float? = nil) {
+        let shape = HeadShape(nHead: nHead, nKVHead: nKVHead, headDim: headDim, window: window ?? .max,
+                              scale: scale ?? 1 / sqrtf(Float(headDim)))
         let ptrs = SendablePointers(out: out, q: q)
         let work = rows.reduce(0) { $0 + $1.n * ($1.past + $1.n) } * nHead * headDim
         let tasks = rows.count * nHead
         // Two cores: splitting only pays once a call does a few hundred thousand multiply-adds.
         if work > 300_000 && tasks > 1 {
             DispatchQueue.concurrentPerform(iterations: tasks) { i in
-                head(ptrs.out, ptrs.q, rows[i / nHead], i % nHead, nHead, nKVHead, headDim)
+                head(ptrs.out, ptrs.q, rows[i / nHead], i % nHead, shape)
             }
         } else {
-            for i in 0..<tasks { head(out, q, rows[i / nHead], i % nHead, nHead, nKVHead, headDim) }
+            for i in 0..<tasks { head(out, q, rows[i / nHead], i % nHead, shape) }
         }
     }
 
+    /// The per-call constants of `head`.
+    private struct HeadShape: Sendable {
+        let nHead: Int, nKVHead: Int, headDim: Int, window: Int
+        let scale: Float
+    }
+
     private static func head(_ out: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, _ row: AttentionRow,
-                             _ h: Int, _ nHead: Int, _ nKVHead: Int, _ headDim: Int) {
+                             _ h: Int, _ shape: HeadShape) {
+        let (nHead, nKVHead, headDim, scale) = (shape.nHead, shape.nKVHead, shape.headDim, shape.scale)
         let qDim = nHead * headDim, kvDim = nKVHead * headDim
         let g = h / (nHead / nKVHead)
         let total = row.past + row.n
-        let scale = 1 / sqrtf(Float(headDim))
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(total, 1))
         defer { scratch.deallocate() }
         for i in 0..<row.n {
             let qi = q + (row.offset + i) * qDim + h * headDim
             let visible = row.past + i + 1
+            // First key in the window; keys before it stay 0 like the future ones.
+            let first = shape.window < visible ? visible - shape.window : 0
             let s = row.att.map { $0 + (h * row.n + i) * total } ?? scratch
+            for j in 0..<first { s[j] = 0 }
             var mx = -Float.infinity
-            for j in 0..<visible {
+            for j in first..<visible {
                 let kj = row.k + j * kvDim + g * headDim
                 var dot: Float = 0
                 for d in 0..<headDim { dot += qi[d] * kj[d] }
@@ -66,13 +79,13 @@ enum Attention {
                 mx = max(mx, s[j])
             }
             var sum: Float = 0
-            for j in 0..<visible { s[j] = expf(s[j] - mx); sum += s[j] }
+            for j in first..<visible { s[j] = expf(s[j] - mx); sum += s[j] }
             let inv = 1 / sum
-            for j in 0..<visible { s[j] *= inv }
+            for j in first..<visible { s[j] *= inv }
             for j in visible..<total { s[j] = 0 }
             let o = out + (row.offset + i) * qDim + h * headDim
             for d in 0..<headDim { o[d] = 0 }
-            for j in 0..<visible {
+            for j in first..<visible {
                 let vj = row.v + j * kvDim + g * headDim, p = s[j]
                 for d in 0..<headDim { o[d] += p * vj[d] }
             }
