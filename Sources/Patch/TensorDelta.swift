@@ -35,14 +35,10 @@ public enum TensorDelta {
             result = target
         }
         step.resultSHA256 = result.sha256
-        // The reverse runs on the result's values: an F32 result without a target is exactly `x`, so it is
-        // reused (one tensor-sized buffer fewer: 0.22 GiB on an 8B model's down-projection); otherwise
-        // `x` is dropped before the result is decoded.
-        if target != nil || resultDType != .f32 {
-            x = []
-            x = try ElementCodec.decode(result)
-        }
-        let rebuilt = try reverseArithmetic(step, factors, &x)
+        // The result's bytes hold its values now; the reverse reads them a panel of rows at a time, so
+        // `x` goes first (one tensor-sized buffer fewer: 0.22 GiB on an 8B model's down-projection).
+        x = []
+        let rebuilt = try reverseArithmetic(step, factors, result)
         step.residue = base.dtype.isQuantized
             ? Residue.blocks(original: base.bytes, rebuilt: rebuilt, blockBytes: base.dtype.blockBytes)
             : Residue.xor(original: base.bytes, reverted: rebuilt, elementBytes: base.dtype.blockBytes)
@@ -91,18 +87,34 @@ public enum TensorDelta {
 
     /// Reverse fma chain, then rounding to the step's input type: float types directly, block types
     /// through the reference quantizer, or all-zero blocks when there is none (the residue then holds
-    /// every nonzero original block).
+    /// every nonzero original block). Runs over panels of ~4M storage elements (whole storage rows):
+    /// each element's chain is independent and a row holds whole quantization blocks, so the bytes are
+    /// those of the whole tensor at once, without a tensor-sized f32 buffer.
     private static func reverseArithmetic(_ step: PatchStep, _ factors: DeltaKernel.Factors, _ result: TensorBytes) throws -> [UInt8] {
-        var x = try ElementCodec.decode(result)
-        return try reverseArithmetic(step, factors, &x)
-    }
-
-    /// `reverseArithmetic` on the result's decoded values `x` (overwritten).
-    private static func reverseArithmetic(_ step: PatchStep, _ factors: DeltaKernel.Factors, _ x: inout [Float]) throws -> [UInt8] {
-        DeltaKernel.run(&x, factors, .revert)
-        if ElementCodec.floatTypes.contains(step.dtype) { return ElementCodec.encode(x, as: step.dtype) }
-        let size = step.dtype.byteCount(elements: x.count) ?? 0
-        return QuantBridge.quantize(step.dtype, x) ?? [UInt8](repeating: 0, count: size)
+        let (rows, cols, k) = (factors.storageRows, factors.storageCols, factors.rank)
+        let isFloat = ElementCodec.floatTypes.contains(step.dtype)
+        guard isFloat || QuantBridge.canQuantize(step.dtype) else {
+            return [UInt8](repeating: 0, count: step.dtype.byteCount(elements: rows * cols) ?? 0)
+        }
+        let width = result.dtype.blockBytes, panel = max(1, (1 << 22) / max(1, cols))
+        var out: [UInt8] = []
+        out.reserveCapacity(step.dtype.byteCount(elements: rows * cols) ?? 0)
+        for r0 in stride(from: 0, to: rows, by: panel) {
+            let n = min(panel, rows - r0)
+            let slice = TensorBytes(dtype: result.dtype, rows: n, cols: cols,
+                                    bytes: Array(result.bytes[(r0 * cols * width) ..< ((r0 + n) * cols * width)]))
+            var x = try ElementCodec.decode(slice)
+            let part = DeltaKernel.Factors(a: Array(factors.a[(r0 * k) ..< ((r0 + n) * k)]), b: factors.b,
+                                           storageRows: n, storageCols: cols, rank: k)
+            DeltaKernel.run(&x, part, .revert)
+            if isFloat { out += ElementCodec.encode(x, as: step.dtype); continue }
+            // A quantizer that refuses a panel would have refused the whole tensor: all-zero blocks then.
+            guard let q = QuantBridge.quantize(step.dtype, x) else {
+                return [UInt8](repeating: 0, count: step.dtype.byteCount(elements: rows * cols) ?? 0)
+            }
+            out += q
+        }
+        return out
     }
 
     private static func checkInput(_ step: PatchStep, _ t: TensorBytes, dtype: DType) throws {
