@@ -26,7 +26,7 @@ struct EditTuning: ParsableArguments {
     var preserve: Preservation = .none
     @Option(name: .customLong("null-space-threshold"), help: "Eigenvalues of C below this span the null space (AlphaEdit's nullspace_threshold, default 0.02).")
     var nullSpaceThreshold: Double?
-    @Option(name: .customLong("null-space-energy"), help: "Instead of the threshold: per layer, the smallest eigenvalues of C summing to at most this fraction of its trace span the null space (e.g. 0.01; a deviation from AlphaEdit, see docs/ALGORITHM_NOTES.md).")
+    @Option(name: .customLong("null-space-energy"), help: "Per layer, only the smallest eigenvalues of C summing to at most this fraction of its trace (and below 0.02) span the null space (e.g. 0.01; a deviation from AlphaEdit, see docs/ALGORITHM_NOTES.md).")
     var nullSpaceEnergy: Double?
     @Option(name: .customLong("null-space-l2"), help: "AlphaEdit's L2, the weight of ‖ΔW‖² beside the earlier edits' keys (default 10).")
     var nullSpaceL2: Double?
@@ -72,7 +72,6 @@ struct EditTuning: ParsableArguments {
         }
         if let nullSpaceEnergy {
             guard nullSpaceEnergy > 0, nullSpaceEnergy < 1 else { throw ValidationError("--null-space-energy must be between 0 and 1") }
-            guard nullSpaceThreshold == nil else { throw ValidationError("--null-space-energy and --null-space-threshold are two rules for the same thing; give one") }
             hp.nullSpaceEnergy = nullSpaceEnergy
         }
         if let nullSpaceL2 {
@@ -105,9 +104,11 @@ struct EditTuning: ParsableArguments {
             for s in stats {
                 var ns = try cache.nullSpace(for: s.key, threshold: hp.nullSpaceThreshold)
                 if let energy = hp.nullSpaceEnergy {
+                    // Never above the absolute threshold: where one outlier direction holds nearly all of tr C
+                    // (SmolLM2's layer 11: 99.9%), ε of the trace would call every other direction null.
                     // The cached decomposition holds every eigenvalue; a smaller threshold keeps a prefix of its basis.
-                    let t = NullSpace.energyThreshold(eigenvalues: ns.eigenvalues, fraction: energy)
-                    ns = t <= ns.threshold ? ns.truncated(below: t) : try cache.nullSpace(for: s.key, threshold: t)
+                    let t = min(hp.nullSpaceThreshold, NullSpace.energyThreshold(eigenvalues: ns.eigenvalues, fraction: energy))
+                    ns = ns.truncated(below: t)
                 }
                 printErr(String(format: "layer %d: null space of rank %d of %d (eigenvalues < %g, %.1f%% of the key energy)",
                                 s.key.layer, ns.rank, ns.dim, ns.threshold, 100 * ns.energyFraction))

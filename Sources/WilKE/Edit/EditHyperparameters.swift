@@ -53,8 +53,8 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
     /// AlphaEdit's nullspace_threshold: eigenvectors of C_l with eigenvalue below it span the null space.
     public var nullSpaceThreshold: Double = 2e-2
     /// The energy rule (`--null-space-energy`, a deviation from AlphaEdit, docs/ALGORITHM_NOTES.md): per
-    /// layer, the null space is the smallest eigenvalues whose sum is at most this fraction of trace(C),
-    /// instead of those below the absolute `nullSpaceThreshold`. nil: the absolute threshold.
+    /// layer, the null space is the smallest eigenvalues whose sum is at most this fraction of trace(C)
+    /// and that are below the absolute `nullSpaceThreshold` too. nil: the absolute threshold alone.
     public var nullSpaceEnergy: Double?
     /// AlphaEdit's L2: the weight of ‖ΔW‖² beside the earlier edits' keys in a projected update.
     public var nullSpaceL2: Double = 10
@@ -105,9 +105,8 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
         var r = baseRecord
         if preserve == .nullSpace {
             r["preserve"] = preserve.rawValue
-            if let nullSpaceEnergy { r["null_space_energy"] = String(nullSpaceEnergy) } else {
-                r["null_space_threshold"] = String(nullSpaceThreshold)
-            }
+            r["null_space_threshold"] = String(nullSpaceThreshold)
+            if let nullSpaceEnergy { r["null_space_energy"] = String(nullSpaceEnergy) }
             r["null_space_l2"] = String(nullSpaceL2)
         }
         if normAnchor { r["norm_anchor"] = "nas"; r["anchor_references"] = String(anchorReferences) }
@@ -204,7 +203,7 @@ extension EditHyperparameters {
         case .memit: s = (preserve == .nullSpace ? "alphaedit" : "memit") + " (layers \(span(memitLayers)))"
         }
         if preserve == .nullSpace {
-            let rule = nullSpaceEnergy.map { "energy \($0)" } ?? "threshold \(nullSpaceThreshold)"
+            let rule = (nullSpaceEnergy.map { "energy \($0), " } ?? "") + "threshold \(nullSpaceThreshold)"
             s += " + null-space (\(rule), L2 \(nullSpaceL2))"
         }
         if normAnchor { s += " + norm anchor (\(anchorReferences) reference facts)" }
