@@ -8,15 +8,7 @@ import TestSupport
 /// (Fixtures/gemma3_top5.json, made by samples/reference/make_gemma3_reference.py). The 21st prompt has
 /// 828 tokens, so the sliding layers' 512-position window is narrower than the sequence.
 @Suite(.serialized) struct Gemma3Tests {
-    struct Reference: Decodable {
-        struct Prompt: Decodable {
-            var prompt: String
-            var ids: [Int]
-            var top5_ids: [Int]
-            var top5_logits: [Double]
-        }
-        var prompts: [Prompt]
-    }
+    typealias Reference = Top5Reference
 
     nonisolated(unsafe) static var shared: LoadedModel?
     static func model() throws -> LoadedModel {

@@ -7,16 +7,7 @@ import TestSupport
 /// The real SmolLM2-135M-Instruct (Q4_1 GGUF) against transformers loading the same GGUF
 /// (samples/reference/smollm2_top5.json, made by samples/reference/make_smollm2_reference.py).
 @Suite(.serialized) struct SmolLM2Tests {
-    struct Reference: Decodable {
-        struct Prompt: Decodable {
-            var prompt: String
-            var ids: [Int]
-            var top5_ids: [Int]
-            var top5_logits: [Double]
-            var top5_probs: [Double]
-        }
-        var prompts: [Prompt]
-    }
+    typealias Reference = Top5Reference
 
     static func reference() throws -> Reference {
         let data = try Data(contentsOf: URL(fileURLWithPath: TestPaths.reference("smollm2_top5.json")))
