@@ -36,3 +36,4 @@ a=$(sha256sum "$model" | cut -d' ' -f1); b=$(sha256sum "$out/reverted.gguf" | cu
 echo "original: $a"
 echo "reverted: $b"
 if [ "$a" = "$b" ]; then echo "hashes equal: revert restored the original bytes"; else echo "HASH MISMATCH"; exit 1; fi
+echo "A second real model, Gemma 3 270M (Q4_K_M GGUF): make fetch-model fetches it too; wilke ask runs it, editing it is issue #14's next stage."
