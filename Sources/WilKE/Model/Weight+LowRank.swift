@@ -28,36 +28,30 @@ struct LowRank: Sendable {
 
     /// out [N, OC] += (inp [N, C] · Bᵀ) · A
     func forward(out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, n: Int, rows: Int, cols: Int) {
-        Scratch.with(count: n * rank) { t in
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    if n == 1 {
-                        BLAS.sgemv(trans: false, m: rank, n: cols, a: b.baseAddress!, lda: cols, x: inp, y: t)
-                        BLAS.sgemv(trans: true, m: rank, n: rows, a: a.baseAddress!, lda: rows, x: t, beta: 1, y: out)
-                    } else {
-                        BLAS.sgemm(transA: false, transB: true, m: n, n: rank, k: cols, a: inp, lda: cols,
-                                   b: b.baseAddress!, ldb: cols, c: t, ldc: rank)
-                        BLAS.sgemm(transA: false, transB: false, m: n, n: rows, k: rank, a: t, lda: rank,
-                                   b: a.baseAddress!, ldb: rows, beta: 1, c: out, ldc: rows)
-                    }
-                }
-            }
-        }
+        Self.through(a: b, b: a, inp: inp, out: out, n: n, inWidth: cols, outWidth: rows, rank: rank)
     }
 
     /// dinp [N, C] += (dout [N, OC] · Aᵀ) · B
     func backward(dinp: UnsafeMutablePointer<Float>, dout: UnsafePointer<Float>, n: Int, rows: Int, cols: Int) {
+        Self.through(a: a, b: b, inp: dout, out: dinp, n: n, inWidth: rows, outWidth: cols, rank: rank)
+    }
+
+    /// out [N, outWidth] += (inp [N, inWidth] · Pᵀ) · Q through the rank: the forward with (P, Q) = (B, A)
+    /// and the backward with (A, B) are the same two thin products.
+    /// - a: P [R, inWidth]; b: Q [R, outWidth]
+    private static func through(a p: [Float], b q: [Float], inp: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                                n: Int, inWidth: Int, outWidth: Int, rank: Int) {
         Scratch.with(count: n * rank) { t in
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
+            p.withUnsafeBufferPointer { p in
+                q.withUnsafeBufferPointer { q in
                     if n == 1 {
-                        BLAS.sgemv(trans: false, m: rank, n: rows, a: a.baseAddress!, lda: rows, x: dout, y: t)
-                        BLAS.sgemv(trans: true, m: rank, n: cols, a: b.baseAddress!, lda: cols, x: t, beta: 1, y: dinp)
+                        BLAS.sgemv(trans: false, m: rank, n: inWidth, a: p.baseAddress!, lda: inWidth, x: inp, y: t)
+                        BLAS.sgemv(trans: true, m: rank, n: outWidth, a: q.baseAddress!, lda: outWidth, x: t, beta: 1, y: out)
                     } else {
-                        BLAS.sgemm(transA: false, transB: true, m: n, n: rank, k: rows, a: dout, lda: rows,
-                                   b: a.baseAddress!, ldb: rows, c: t, ldc: rank)
-                        BLAS.sgemm(transA: false, transB: false, m: n, n: cols, k: rank, a: t, lda: rank,
-                                   b: b.baseAddress!, ldb: cols, beta: 1, c: dinp, ldc: cols)
+                        BLAS.sgemm(transA: false, transB: true, m: n, n: rank, k: inWidth, a: inp, lda: inWidth,
+                                   b: p.baseAddress!, ldb: inWidth, c: t, ldc: rank)
+                        BLAS.sgemm(transA: false, transB: false, m: n, n: outWidth, k: rank, a: t, lda: rank,
+                                   b: q.baseAddress!, ldb: outWidth, beta: 1, c: out, ldc: outWidth)
                     }
                 }
             }
