@@ -6,7 +6,8 @@ import Foundation
 ///
 /// Done with less work than the reference (§8): one full pass at δ = 0 caches each row's keys/values
 /// before its subject token and the residual stream entering layer l+1; every step then recomputes only
-/// the layers above l at positions ≥ the subject token, with logits only where the loss looks.
+/// the layers above l at positions ≥ the subject token, with logits only where the loss looks. (Gemma 3's
+/// ROME site lies before a norm: there the cache is the stream entering layer l, which is recomputed.)
 public struct DeltaOptimization: Sendable {
     public var layer: Int
     /// δ [C] and v* = m₀ + δ (MEMIT's z).
@@ -42,6 +43,9 @@ extension TransformerModel {
                        site: DeltaSite = .mlpOutput, start: DeltaStart?) throws -> DeltaOptimization {
         guard layer >= 0, layer < config.nLayer else { throw WilKEError.invalidLayer(layer) }
         precondition(start == nil || site == .mlpOutput, "a shared start holds MLP outputs")
+        // Gemma 3 norms the MLP output before adding it to the residual: there δ cannot ride on the resumed
+        // residual, so the steps resume at layer l itself and add δ to its MLP output (one more layer).
+        let throughNorm = site == .mlpOutput && config.normsMLPOutput
         let begin = try start ?? deltaStart(inputs, layer: layer, site: site)
         let (m0, logP0, residual) = (begin.m0, begin.logP0, begin.residual)
         let m0Norm = sqrt(m0.reduce(0) { $0 + $1 * $1 })
@@ -59,7 +63,8 @@ extension TransformerModel {
         var updates = 0
         var previous: ForwardTape?
         for it in 0..<max(1, hp.steps) {
-            step.residualDelta = Intervention(layer: layer, vector: delta, at: at)
+            let d = Intervention(layer: layer, vector: delta, at: at)
+            if throughNorm { step.mlpDelta = d } else { step.residualDelta = d }
             // Reusing the last step's activation buffers saves ~200 MB of allocation per step on SmolLM2.
             let (result, tape) = try forwardForBackward(step, reusing: previous)
             previous = tape
@@ -69,7 +74,7 @@ extension TransformerModel {
             losses.append(eval.terms)
             // The reference checks before updating, and its last pass only evaluates.
             if eval.terms.total < hp.earlyStopLoss || it == hp.steps - 1 { break }
-            var grad = try deltaGradient(tape, dLogits: eval.dLogits, layer: layer, at: at)
+            var grad = try deltaGradient(tape, dLogits: eval.dLogits, layer: layer, at: at, site: site)
             for j in grad.indices { grad[j] += eval.dDelta[j] }
             adam.step(&delta, grad)
             updates += 1
@@ -84,7 +89,7 @@ extension TransformerModel {
     private func deltaStart(_ inputs: RomeInputs, layer: Int, site: DeltaSite) throws -> DeltaStart {
         var full = ForwardBatch(sequences: inputs.rows, logitsAt: [inputs.logitsAt[inputs.klLogitsRow]])
         full.returnKV = true
-        full.cacheResidualAt = layer + 1
+        full.cacheResidualAt = site == .mlpOutput && config.normsMLPOutput ? layer : layer + 1
         full.tapLayers = [layer]
         full.taps = [TokenPosition(row: 0, pos: inputs.subjectIndex[0])]
         let base = try forward(full)

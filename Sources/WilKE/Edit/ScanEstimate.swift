@@ -15,7 +15,8 @@ public enum ScanMode: String, Codable, Sendable, CaseIterable {
 public struct SharedScanPass: Sendable {
     /// Per compute_v row: keys/values of every layer for the whole row at δ = 0.
     let kv: [KVCache]
-    /// Per candidate layer l: the residual stream entering layer l+1 (all rows, all positions).
+    /// Per candidate layer l: the residual stream the δ loop resumes from (all rows, all positions), the one
+    /// entering layer l+1 (layer l when the MLP output is normed, `ModelConfig.normsMLPOutput`).
     let residuals: [Int: ResidualCache]
     /// Per candidate layer: m₀ [C], its MLP output at (row 0, the subject's last token).
     let m0: [Int: [Float]]
@@ -41,7 +42,7 @@ public struct SharedScanPass: Sendable {
 
 /// The δ = 0 quantities `optimizeDelta` needs before its first step.
 struct DeltaStart: Sendable {
-    /// Per row, the whole row's KV cache; residual: entering layer l+1, all positions.
+    /// Per row, the whole row's KV cache; residual: entering layer l+1 (l when the MLP output is normed), all positions.
     var kv: [KVCache], residual: ResidualCache
     var m0: [Float], logP0: [Float]
     /// The MLP output at (row 0, the subject's last token) when it is not m₀ (MEMIT's residual site).
@@ -91,11 +92,12 @@ extension TransformerModel {
         let tap = try tape.pack.index(TokenPosition(row: 0, pos: inputs.subjectIndex[0]))
         for l in layers {
             var g = [Float](repeating: 0, count: c)
-            for r in perRow[l] ?? [] { for j in 0..<c { g[j] += r[j] } }
+            for r in try mlpOutputGradients(tape, layer: l, residual: perRow[l] ?? [], at: at) { for j in 0..<c { g[j] += r[j] } }
             gradients[l] = g
             // The block input of layer l+1 is block l's output; above the last block, the final residual.
             let x = l + 1 < config.nLayer ? tape.blockInput(l + 1) : tape.final
-            residuals[l] = tape.pack.residual(layer: l + 1, x, width: c)
+            let resume = config.normsMLPOutput ? l : l + 1
+            residuals[l] = tape.pack.residual(layer: resume, resume == l ? tape.blockInput(l) : x, width: c)
             streams[l] = Float(sqrt(x.row(tap, width: c).reduce(0.0) { $0 + Double($1) * Double($1) }))
             guard let m = result.mlpOut[l]?.first else { throw WilKEError.invalidBatch("the δ = 0 pass has no tap at layer \(l)") }
             m0[l] = m

@@ -45,7 +45,6 @@ extension TransformerModel {
     ///   step batch is ~1.5 GiB full, ~80 MiB lean).
     public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil, lean: Bool? = nil)
         throws -> (result: ForwardResult, tape: ForwardTape) {
-        guard config.family != .gemma3 else { throw WilKEError.backwardUnsupported(family: config.family.rawValue) }
         let pack = try Packing(batch, config)
         let startLayer = batch.resume?.layer ?? 0
         let lean = lean ?? (fullTapeBytes(tokens: pack.total, layers: config.nLayer - startLayer) > Self.fullTapeLimit)
@@ -111,8 +110,13 @@ extension TransformerModel {
 
     /// dLoss/dδ for one δ added after block (or MLP of) `layer` at every position of `at`: the sum of
     /// `backward`'s gradients over `at`. Returns [C].
-    public func deltaGradient(_ tape: ForwardTape, dLogits: [[Float]], layer: Int, at: [TokenPosition]) throws -> [Float] {
-        let rows = try backward(tape, dLogits: dLogits, afterLayers: [layer], at: at)[layer] ?? []
+    /// - site: `.mlpOutput` when δ is on the MLP output and the model norms it before the residual
+    ///   (Gemma 3, `mlpOutputGradients`; the tape must then have computed `layer`); otherwise either site
+    ///   is the residual after block `layer`.
+    public func deltaGradient(_ tape: ForwardTape, dLogits: [[Float]], layer: Int, at: [TokenPosition],
+                              site: DeltaSite = .residual) throws -> [Float] {
+        var rows = try backward(tape, dLogits: dLogits, afterLayers: [layer], at: at)[layer] ?? []
+        if site == .mlpOutput { rows = try mlpOutputGradients(tape, layer: layer, residual: rows, at: at) }
         var sum = [Float](repeating: 0, count: config.dModel)
         for r in rows { for j in sum.indices { sum[j] += r[j] } }
         return sum

@@ -8,6 +8,7 @@ extension TransformerModel {
     /// Gradient w.r.t. block `l`'s input given the gradient `dout` ([T, C]) w.r.t. its output. Returns [T, C].
     func blockBackward(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
                        dout: FloatBuffer) -> FloatBuffer {
+        if config.family == .gemma3 { return gemma3BlockBackward(l, act, pack, batch, dout: dout) }
         let cfg = config, w = weights.layers[l]
         let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
 
@@ -65,7 +66,7 @@ extension TransformerModel {
 
     /// Row `r`'s full key/value history at layer `l` ([P + n, G·D] each, after RoPE): its cached prefix
     /// followed by the keys/values the forward computed for its new tokens.
-    private func history(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
+    func history(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
                          row r: Int) -> (k: FloatBuffer, v: FloatBuffer) {
         let kvd = config.kvDim, (o, n, past) = (pack.offsets[r], pack.lengths[r], pack.starts[r])
         let k = FloatBuffer(count: (past + n) * kvd), v = FloatBuffer(count: (past + n) * kvd)

@@ -17,29 +17,30 @@ extension Attention {
     /// - da: [T, H·D] gradient of the attention output
     /// - q: [T, H·D] (after RoPE)
     /// - rows: as in `forward`, with `att` set (the forward's probabilities)
+    /// - scale: the forward's score scale, 1/√D unless given (it stands for 1/√D above)
     static func backward(dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
                          da: UnsafePointer<Float>, q: UnsafePointer<Float>, rows: [AttentionRow],
-                         nHead: Int, nKVHead: Int, headDim: Int) {
+                         nHead: Int, nKVHead: Int, headDim: Int, scale: Float? = nil) {
+        let scale = scale ?? 1 / sqrtf(Float(headDim))
         let ptrs = BackwardPointers(dq: dq, dk: dk, dv: dv, da: da, q: q)
         let work = rows.reduce(0) { $0 + $1.n * ($1.past + $1.n) } * nHead * headDim
         // One task per (row, kv head): the query heads sharing a kv head all add into its dk / dv.
         let tasks = rows.count * nKVHead
         if work > 150_000 && tasks > 1 {
             DispatchQueue.concurrentPerform(iterations: tasks) { i in
-                group(ptrs, rows[i / nKVHead], i % nKVHead, nHead, nKVHead, headDim)
+                group(ptrs, rows[i / nKVHead], i % nKVHead, nHead, nKVHead, headDim, scale)
             }
         } else {
-            for i in 0..<tasks { group(ptrs, rows[i / nKVHead], i % nKVHead, nHead, nKVHead, headDim) }
+            for i in 0..<tasks { group(ptrs, rows[i / nKVHead], i % nKVHead, nHead, nKVHead, headDim, scale) }
         }
     }
 
     private static func group(_ p: BackwardPointers, _ row: AttentionRow, _ g: Int, _ nHead: Int, _ nKVHead: Int,
-                              _ headDim: Int) {
+                              _ headDim: Int, _ scale: Float) {
         guard let att = row.att else { preconditionFailure("attention backward needs the forward's probabilities") }
         let qDim = nHead * headDim, kvDim = nKVHead * headDim
         let perGroup = nHead / nKVHead
         let total = row.past + row.n
-        let scale = 1 / sqrtf(Float(headDim))
         let ds = UnsafeMutablePointer<Float>.allocate(capacity: max(total, 1))
         defer { ds.deallocate() }
         for h in (g * perGroup)..<((g + 1) * perGroup) {
