@@ -82,8 +82,9 @@ public struct EditHyperparameters: Codable, Equatable, Sendable {
 
     /// Defaults for a model: WilKE scans the first half of the layers (gpt2-xl: 24 of 48, as the
     /// reference); ROME's fixed layer is the reference's for GPT-2 XL (17) / GPT-J (5), and for other
-    /// models the layer at 1/6 of the depth rounded (SmolLM2's 30 layers: 5), about where causal tracing
-    /// puts the subject's last-token MLP effect in small models.
+    /// models the layer at 1/6 of the depth rounded (SmolLM2's 30 layers: 5, scan 0-14; Gemma 3 270M's
+    /// 18: 3, scan 0-8), about where causal tracing puts the subject's last-token MLP effect in small
+    /// models. The rule does not depend on the family (docs/ALGORITHM_NOTES.md, "Deviations").
     public static func defaults(layers: Int, family: ModelFamily) -> EditHyperparameters {
         let half = max(1, layers / 2)
         var rome = max(0, Int((Double(layers) / 6).rounded()))
