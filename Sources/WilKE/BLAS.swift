@@ -88,6 +88,16 @@ public enum BLAS {
         return Int(info)
     }
 
+    /// LAPACK dpptrf with uplo 'L': in-place Cholesky A = L·Lᵀ of a symmetric positive definite [N, N]
+    /// matrix held as its packed triangle (N(N+1)/2 values). Column-major packed lower = row-major packed
+    /// upper: row i's entries i..<N one row after another, the layout `StatsCache` files store. Returns `info`.
+    public static func dpptrfPacked(n: Int, ap: UnsafeMutablePointer<Double>) -> Int {
+        precondition(n >= 0 && n <= Int(Int32.max))
+        var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), info: Int32 = 0
+        dpptrf_(&uplo, &n32, ap, &info)
+        return Int(info)
+    }
+
     /// LAPACK dpptrs with uplo 'L': solves A X = B in place for `nrhs` columns of B (column-major [N, nrhs])
     /// with A's packed Cholesky factor L in `ap` (column-major packed lower = row-major packed upper: row
     /// i's entries i..<N one row after another, the layout `StatsCache` files store). Returns `info`.

@@ -2,8 +2,8 @@
 /// with its Cholesky factor, so C⁻¹k (ROME's u = C⁻¹k̄, §2.2) is a triangular solve in f64 instead of
 /// the reference's fp32 explicit inverse.
 ///
-/// Storage: C and its factor are kept as packed triangles (dim(dim+1)/2 f64, factored by `factorInFull`,
-/// solved by LAPACK dpptrs), half a full matrix each and the same f64 arithmetic, so the accuracy is
+/// Storage: C and its factor are kept as packed triangles (dim(dim+1)/2 f64, factored by dpotrf in a
+/// temporary full matrix or by dpptrf in place, see `fullFactorLimit`; solved by LAPACK dpptrs), half a full matrix each and the same f64 arithmetic, so the accuracy is
 /// unchanged. The moment itself is kept
 /// only when asked for (`keepMoment`, the default for small callers and tests); the statistics pipeline
 /// drops it after writing the cache file and factors in place, so a layer of d_ff = 14,336 costs one
@@ -26,7 +26,7 @@ public struct KeyCovariance: Sendable {
     public let diagonal: [Double]
     /// λ added to the diagonal before factoring (see the type's documentation); 0 when C was factored as is.
     public let ridge: Double
-    /// Packed Cholesky factor L of C + λI (C + λI = L·Lᵀ) in dpptrs's layout (`factorInFull`).
+    /// Packed Cholesky factor L of C + λI (C + λI = L·Lᵀ) in dpptrf's / dpptrs's layout.
     let factor: [Double]
 
     /// Relative pivot floor: a factor with min(L_ii²) < pivotFloor · max(C_ii) is treated as singular.
@@ -85,7 +85,10 @@ public struct KeyCovariance: Sendable {
             var a: [Double]
             if let p = pending { a = p; pending = nil } else { a = try fresh() }
             if lambda > 0 { for i in 0..<n { a[diagonalIndex(i, n)] += lambda } }
-            guard factorInFull(&a, n: n) == 0 else { return nil }
+            let info = n * n * 8 <= fullFactorLimit
+                ? factorInFull(&a, n: n)
+                : a.withUnsafeMutableBufferPointer { BLAS.dpptrfPacked(n: n, ap: $0.baseAddress!) }
+            guard info == 0 else { return nil }
             var minPivot = Double.infinity
             for i in 0..<n { let l = a[diagonalIndex(i, n)]; minPivot = min(minPivot, l * l) }
             return minPivot >= pivotFloor * maxDiag ? a : nil
@@ -98,11 +101,16 @@ public struct KeyCovariance: Sendable {
         throw WilKEError.singularCovariance(layer: layer, reason: "no ridge up to 0.1 × its mean diagonal makes it positive definite")
     }
 
+    /// Up to this many bytes of full matrix (n² f64) a factorisation runs in full storage (`factorInFull`),
+    /// above it in place by the packed dpptrf. 1 GiB: the 1B shape's n = 8192 (0.5 GiB) gets the blocked
+    /// kernel; the 8B shape's n = 14,336 (1.5 GiB beside its 0.77 GiB triangle, once an edit's forward has
+    /// brought the whole file into its RSS) would break an edit's file + 1.5 GiB budget, so it pays the
+    /// packed kernel's time instead (docs/BENCHMARKS.md, Scale: 327 s against 33 s of CPU there).
+    static let fullFactorLimit = 1 << 30
+
     /// LAPACK dpptrf's result, computed by the blocked full-storage dpotrf: the packed triangle (row i's columns
     /// i..<n, row after row) is spread into the upper triangle of a full row-major [n, n] matrix, factored
-    /// there and packed back in place. The full matrix lives only for the call (n² f64: 1.6 GiB at n =
-    /// 14,336, while nothing else of an edit is allocated); the packed dpptrf took minutes on one core there.
-    /// Returns LAPACK's `info`.
+    /// there and packed back in place. Returns LAPACK's `info`.
     static func factorInFull(_ packed: inout [Double], n: Int) -> Int {
         var full = [Double](repeating: 0, count: n * n)
         var o = 0
