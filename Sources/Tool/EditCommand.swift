@@ -76,7 +76,7 @@ extension RootCommand {
             for l in algorithm.layers where l < 0 || l >= loaded.config.nLayer {
                 throw CLIError("layer \(l) does not exist: \(model) has layers 0-\(loaded.config.nLayer - 1)")
             }
-            let editor = Editor(loaded, hyperparameters: hp, statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp))
+            let editor = Editor(loaded, hyperparameters: hp, statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp, resident: false))
             editor.scanWorkers = BLAS.threads  // the tool runs nothing else beside an edit
             // NAS's reference facts: the run's own requests, each optimized (not applied) on the unedited model.
             editor.anchorRequests = list

@@ -94,15 +94,33 @@ struct EditTuning: ParsableArguments {
 
     /// The key statistics of the algorithm's layers (cached, or computed in one pass with a progress bar)
     /// and, with --preserve null-space, their null spaces (cached beside them).
-    func statisticsSource(_ loaded: LoadedModel, algorithm: EditAlgorithm, _ hp: EditHyperparameters) throws -> KeyStatisticsSource {
+    /// - resident: keep every layer's factor in memory (`eval`: hundreds of edits solve at the same layers).
+    ///   Otherwise each solve loads and factors its layer's file and lets it go (`edit`: an 8B-shaped layer's
+    ///   factor is 0.77 GiB, which the δ optimization and the patch step should not carry).
+    func statisticsSource(_ loaded: LoadedModel, algorithm: EditAlgorithm, _ hp: EditHyperparameters,
+                          resident: Bool) throws -> KeyStatisticsSource {
         guard hp.useCovariance else { return .identity }
-        let stats = try layerStatistics(loaded, layers: algorithm.layers)
-        let solvers = Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+        let cache = StatsCache()
+        let keys: [StatsKey]
+        let solve: @Sendable (Int) throws -> CovarianceSolve?
+        if resident {
+            let stats = try layerStatistics(loaded, layers: algorithm.layers)
+            let solvers = Dictionary(uniqueKeysWithValues: stats.map { ($0.covariance.layer, $0.covariance) })
+            keys = stats.map(\.key)
+            solve = { solvers[$0]?.solver }
+        } else {
+            keys = try preparedStatistics(loaded, layers: algorithm.layers)
+            let byLayer = Dictionary(uniqueKeysWithValues: keys.map { ($0.layer, $0) })
+            solve = { l in
+                guard let key = byLayer[l] else { return nil }
+                let once: CovarianceSolve = { k in try cache.covariance(key).solve(k) }
+                return once
+            }
+        }
         var spaces: [Int: NullSpace] = [:]
         if hp.preserve == .nullSpace {
-            let cache = StatsCache()
-            for s in stats {
-                var ns = try cache.nullSpace(for: s.key, threshold: hp.nullSpaceThreshold)
+            for key in keys {
+                var ns = try cache.nullSpace(for: key, threshold: hp.nullSpaceThreshold)
                 if let energy = hp.nullSpaceEnergy {
                     // Never above the absolute threshold: where one outlier direction holds nearly all of tr C
                     // (SmolLM2's layer 11: 99.9%), ε of the trace would call every other direction null.
@@ -111,12 +129,12 @@ struct EditTuning: ParsableArguments {
                     ns = ns.truncated(below: t)
                 }
                 printErr(String(format: "layer %d: null space of rank %d of %d (eigenvalues < %g, %.1f%% of the key energy)",
-                                s.key.layer, ns.rank, ns.dim, ns.threshold, 100 * ns.energyFraction))
-                spaces[s.key.layer] = ns
+                                key.layer, ns.rank, ns.dim, ns.threshold, 100 * ns.energyFraction))
+                spaces[key.layer] = ns
             }
         }
         let nullSpaces = spaces
-        return KeyStatisticsSource(solve: { solvers[$0]?.solver }, nullSpace: { nullSpaces[$0] })
+        return KeyStatisticsSource(solve: solve, nullSpace: { nullSpaces[$0] })
     }
 
     /// C_l for `layers` (cached, or computed in one pass with a progress bar); empty with --no-covariance.
@@ -126,13 +144,26 @@ struct EditTuning: ParsableArguments {
     }
 
     func layerStatistics(_ loaded: LoadedModel, layers: [Int]) throws -> [LayerStats] {
+        let bar = ProgressBar("key statistics")
+        return try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint(loaded),
+                                         options: statsOptions(layers), cache: StatsCache()) { bar.update($0.done, $0.total) }
+    }
+
+    /// The cache keys of `layers`' statistics, computing the missing ones; nothing stays loaded.
+    func preparedStatistics(_ loaded: LoadedModel, layers: [Int]) throws -> [StatsKey] {
+        let bar = ProgressBar("key statistics")
+        return try KeyStatistics.prepare(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint(loaded),
+                                         options: statsOptions(layers), cache: StatsCache()) { bar.update($0.done, $0.total) }
+    }
+
+    private func statsOptions(_ layers: [Int]) -> StatsOptions {
         var options = StatsOptions(layers: layers)
         options.tokens = statsTokens
         if let corpus { options.corpus = .file(corpus) }
-        let bar = ProgressBar("key statistics")
-        let fingerprint = ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
-        let stats = try KeyStatistics.compute(model: loaded.model, tokenizer: loaded.tokenizer, fingerprint: fingerprint,
-                                              options: options, cache: StatsCache()) { bar.update($0.done, $0.total) }
-        return stats
+        return options
+    }
+
+    private func fingerprint(_ loaded: LoadedModel) -> ModelFingerprint {
+        ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
     }
 }

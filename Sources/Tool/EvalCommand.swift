@@ -80,7 +80,7 @@ extension RootCommand {
                                     edits: edits, seed: seed, method: method, layer: layer, knownFilter: knownFilter,
                                     lenient: lenient, hyperparameters: hp)
             let runner = LifelongEval(config: config, directory: EvalDirectory(out), loaded: loaded, requests: requests,
-                                      statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp))
+                                      statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp, resident: true))
             runner.scanWorkers = BLAS.threads  // the tool runs nothing else beside the evaluation
             var spent: [Double] = []
             let rows = try naming(out) {

@@ -58,6 +58,36 @@ struct StatsFixture {
         #expect(s.files.count == 4)
     }
 
+    /// `prepare` (what `wilke edit` uses) stores what is missing or damaged and loads nothing; a layer's
+    /// factor loaded later for one solve gives the same C⁻¹k as the computed statistics.
+    @Test func prepareStoresWhatIsMissingAndLoadsLater() throws {
+        let s = try StatsFixture("stats-prepare")
+        var reads = 0
+        func prepare() throws -> [StatsKey] {
+            try KeyStatistics.prepare(model: s.fx.model, fingerprint: s.fingerprint, corpusID: "test-docs", budget: 300,
+                                      options: s.options, cache: s.cache, documents: { reads += 1; return s.docs })
+        }
+        let keys = try prepare()
+        #expect(keys.map(\.layer) == [0, 1] && reads == 1 && s.files.count == 2)
+        let computed = try s.run()
+        #expect(computed.map(\.cached) == [true, true])
+        let k = (0..<s.fx.config.dFF).map { Float($0 % 7) - 3 }
+        for (key, stats) in zip(keys, computed) {
+            #expect(try s.cache.covariance(key).solve(k) == stats.covariance.solve(k))
+        }
+        _ = try prepare()
+        #expect(reads == 1)  // every file valid: no corpus pass
+        let path = s.cache.path(for: keys[1])
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: path))
+        #expect(throws: WilKEError.self) { try s.cache.covariance(keys[1]) }
+        _ = try prepare()
+        #expect(reads == 2)
+        #expect(try s.cache.covariance(keys[1]).solve(k) == computed[1].covariance.solve(k))
+        try FileManager.default.removeItem(atPath: path)
+        #expect(throws: WilKEError.self) { try s.cache.covariance(keys[1]) }
+    }
+
     @Test(arguments: ["truncate", "flip-payload", "flip-header", "wrong-key"])
     func damagedFileIsRejectedAndRecomputed(damage: String) throws {
         let s = try StatsFixture("stats-damage")

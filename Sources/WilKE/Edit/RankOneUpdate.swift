@@ -57,9 +57,11 @@ extension TransformerModel {
     /// (docs/ALGORITHM_NOTES.md, "Norm-Anchor Scaling").
     public func rankOneUpdate(_ inputs: RomeInputs, layer: Int, _ hp: EditHyperparameters, statistics: LayerKeyStatistics,
                               anchor: Float? = nil, shared: SharedScanPass? = nil) throws -> RankOneUpdate {
-        let opt = try optimizeDelta(inputs, layer: layer, hp, start: shared?.start(layer: layer))
+        // û first, as ROME's compute_u precedes compute_v: a solve that loads its layer's factor for the
+        // occasion (`wilke edit`) has let it go before the δ optimization's activations are allocated.
         let (kMean, kBare) = try shared?.keys[layer] ?? subjectKeys(inputs, layer: layer)
         let u = try updateDirection(kMean, layer: layer, hp, statistics: statistics)
+        let opt = try optimizeDelta(inputs, layer: layer, hp, start: shared?.start(layer: layer))
         let key = hp.averagedKeys ? kMean : kBare
         let denom = zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 }
         let delta = anchor.map { NormAnchor.anchoredDelta(m0: opt.m0, delta: opt.delta, anchor: $0) } ?? opt.delta

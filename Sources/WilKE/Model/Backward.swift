@@ -41,8 +41,7 @@ extension TransformerModel {
     /// (an optimisation step re-runs the same batch shape; that tape must no longer be used).
     /// - lean: keep only each block's input ([T, C]) and recompute the block's activations during
     ///   `backward`, one block at a time: about one more forward pass of time for a tape ~(9 + 3F/C)x
-    ///   smaller. nil: lean when the full tape would exceed `fullTapeLimit` bytes (the 8B shape's ROME
-    ///   step batch is ~1.5 GiB full, ~80 MiB lean).
+    ///   smaller. nil: lean when the full tape would exceed `fullTapeLimit` bytes.
     public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil, lean: Bool? = nil)
         throws -> (result: ForwardResult, tape: ForwardTape) {
         guard engine.hasBackward else { throw WilKEError.backwardUnsupported(family: config.family.rawValue) }
@@ -56,13 +55,19 @@ extension TransformerModel {
         return (result, tape)
     }
 
-    /// Above this many bytes of activations a tape is lean (512 MiB: SmolLM2's and the 1B shape's edits
-    /// stay full and as fast as before).
-    static let fullTapeLimit = 512 << 20
+    /// Above this many bytes of activations a tape is lean. 1 GiB: an edit may take the file + 1.5 GiB
+    /// (issue #11), and with its layer's factor loaded only for the solve, the rest of the δ optimization
+    /// (the δ = 0 pass's caches, kernel scratch) stays under 0.4 GiB on the 8B shape, whose ROME step
+    /// batch's tape is ~0.75 GiB: it runs full, without recomputing every block in the backward.
+    static let fullTapeLimit = 1 << 30
 
-    /// Bytes of a full tape over `layers` blocks of `tokens` packed tokens (attention probabilities aside).
+    /// Bytes of a full tape over `layers` blocks of `tokens` packed tokens (attention probabilities aside;
+    /// see `LayerActivations.sharesScratch` for what a block keeps).
     func fullTapeBytes(tokens: Int, layers: Int) -> Int {
-        let c = config.dModel, perToken = 9 * c + 3 * config.dFF + config.qDim + 2 * config.kvDim
+        let (c, f) = (config.dModel, config.dFF)
+        let perToken = LayerActivations.sharesScratch(config)
+            ? 2 * c + config.qDim + 2 * config.kvDim + (config.usesRMSNorm ? 2 : 1) * f
+            : 9 * c + 3 * f + config.qDim + 2 * config.kvDim
         return 4 * perToken * tokens * max(0, layers)
     }
 

@@ -26,19 +26,29 @@ final class LayerActivations: @unchecked Sendable {
     /// [T, C] MLP output (after any mlpDelta) and block output
     let mlp: FloatBuffer, out: FloatBuffer
 
-    init(_ cfg: ModelConfig, tokens t: Int, input: FloatBuffer) {
+    /// - scratch: a block of the same pass whose xn, a, attnOut, hn, key and mlp this one reuses (see
+    ///   `sharesScratch`): a tape then keeps per block only what `blockBackward` reads.
+    init(_ cfg: ModelConfig, tokens t: Int, input: FloatBuffer, scratch: LayerActivations? = nil) {
         let (c, f) = (cfg.dModel, cfg.dFF)
         let seq = !cfg.parallelBlock
+        let s = scratch.flatMap { $0.mlp.count == t * c ? $0 : nil }
         x = input
-        xn = FloatBuffer(count: t * c); norm1Mean = FloatBuffer(count: t); norm1Rstd = FloatBuffer(count: t)
+        xn = s?.xn ?? FloatBuffer(count: t * c); norm1Mean = FloatBuffer(count: t); norm1Rstd = FloatBuffer(count: t)
         q = FloatBuffer(count: t * cfg.qDim); k = FloatBuffer(count: t * cfg.kvDim); v = FloatBuffer(count: t * cfg.kvDim)
-        a = FloatBuffer(count: t * cfg.qDim); attnOut = FloatBuffer(count: t * c)
-        h = FloatBuffer(count: seq ? t * c : 0); hn = FloatBuffer(count: seq ? t * c : 0)
+        a = s?.a ?? FloatBuffer(count: t * cfg.qDim); attnOut = s?.attnOut ?? FloatBuffer(count: t * c)
+        h = FloatBuffer(count: seq ? t * c : 0); hn = s?.hn ?? FloatBuffer(count: seq ? t * c : 0)
         norm2Mean = FloatBuffer(count: seq ? t : 0); norm2Rstd = FloatBuffer(count: seq ? t : 0)
         up = FloatBuffer(count: t * f); gate = cfg.usesRMSNorm ? FloatBuffer(count: t * f) : nil
-        key = FloatBuffer(count: t * f)
-        mlp = FloatBuffer(count: t * c); out = FloatBuffer(count: t * c)
+        key = s?.key ?? FloatBuffer(count: t * f)
+        mlp = s?.mlp ?? FloatBuffer(count: t * c); out = FloatBuffer(count: t * c)
     }
+
+    /// Whether the blocks of one taped pass may share their scratch: `blockBackward` never reads xn, a,
+    /// attnOut, hn, key or mlp (they only feed weight gradients, which a frozen-weight backward skips), so
+    /// a tape keeps x, q, k, v, h, up, gate and out: 2·C + H·D + 2·G·D + 2·F floats per token instead of
+    /// 9·C + 3·F + H·D + 2·G·D (the 8B shape: 168 KiB instead of 336 KiB). Gemma 3's backward reads its
+    /// post-norm inputs (attnOut, mlp), so its blocks keep their own.
+    static func sharesScratch(_ cfg: ModelConfig) -> Bool { cfg.family != .gemma3 }
 }
 
 extension TransformerModel {

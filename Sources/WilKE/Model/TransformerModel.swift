@@ -137,7 +137,8 @@ public final class TransformerModel: @unchecked Sendable {
                 act = alternate[(l - startLayer) % 2]
                 act.x = x
             } else {
-                act = LayerActivations(cfg, tokens: pack.total, input: x)
+                let scratch = keepActivations && !keepInputs && LayerActivations.sharesScratch(cfg) ? trace.first : nil
+                act = LayerActivations(cfg, tokens: pack.total, input: x, scratch: scratch)
                 if !keepActivations || keepInputs { alternate.append(act) }
             }
             try block(l, act, pack, &kv, keepAttention: keepActivations && !keepInputs,

@@ -55,9 +55,51 @@ public enum KeyStatistics {
     public static func compute(model: TransformerModel, tokenizer: any Tokenizer, fingerprint: ModelFingerprint,
                                options: StatsOptions, cache: StatsCache,
                                progress: (StatsProgress) throws -> Void = { _ in }) throws -> [LayerStats] {
+        try withoutActuallyEscaping(progress) { progress in
+            let (budget, documents) = corpus(model: model, tokenizer: tokenizer, options: options, progress: progress)
+            return try compute(model: model, fingerprint: fingerprint, corpusID: try options.corpus.identity(),
+                               budget: budget, options: options, cache: cache, documents: documents, progress: progress)
+        }
+    }
+
+    /// `compute` for a caller that loads one layer's factor at a time later (`StatsCache.covariance`): cached
+    /// files are checked (read and checksummed, not factored), the missing or rejected ones computed and
+    /// stored, and no factor stays in memory. An 8B-shaped edit then holds one 0.77 GiB triangle only while
+    /// it solves, not through the δ optimization; a 15-layer scan never holds 15 of them.
+    /// - Returns: the cache key of each of `options.layers`, ascending.
+    public static func prepare(model: TransformerModel, tokenizer: any Tokenizer, fingerprint: ModelFingerprint,
+                               options: StatsOptions, cache: StatsCache,
+                               progress: (StatsProgress) throws -> Void = { _ in }) throws -> [StatsKey] {
+        try withoutActuallyEscaping(progress) { progress in
+            let (budget, documents) = corpus(model: model, tokenizer: tokenizer, options: options, progress: progress)
+            return try prepare(model: model, fingerprint: fingerprint, corpusID: try options.corpus.identity(),
+                               budget: budget, options: options, cache: cache, documents: documents, progress: progress)
+        }
+    }
+
+    /// `prepare` over token documents from `documents` (called only when some layer must be computed).
+    public static func prepare(model: TransformerModel, fingerprint: ModelFingerprint, corpusID: String, budget: Int,
+                               options: StatsOptions, cache: StatsCache, documents: () throws -> [[Int]],
+                               progress: (StatsProgress) throws -> Void = { _ in }) throws -> [StatsKey] {
+        let keys = try statsKeys(model.config, fingerprint, corpusID: corpusID, budget: budget, options: options)
+        let invalid = options.force ? keys : keys.filter { key in
+            do { _ = try cache.readPacked(key); return false } catch { return true }
+        }
+        if !invalid.isEmpty {
+            var missing = options
+            missing.layers = invalid.map(\.layer)
+            _ = try compute(model: model, fingerprint: fingerprint, corpusID: corpusID, budget: budget, options: missing,
+                            cache: cache, documents: documents, progress: progress)
+        }
+        return keys
+    }
+
+    /// The token budget and the documents of `options.corpus` (a file, or text the model samples).
+    private static func corpus(model: TransformerModel, tokenizer: any Tokenizer, options: StatsOptions,
+                               progress: @escaping (StatsProgress) throws -> Void) -> (Int, () throws -> [[Int]]) {
         let budget = options.tokens ?? defaultTokens(for: model.config)
         let maxLength = effectiveMaxLength(options.maxLength, model.config)
-        func source() throws -> [[Int]] {
+        return (budget, {
             switch options.corpus {
             case .file(let path):
                 let docs = try CorpusReader.documents(path: path)
@@ -69,9 +111,21 @@ public enum KeyStatistics {
                     try progress(StatsProgress(phase: .sampling, done: $0, total: budget))
                 }
             }
+        })
+    }
+
+    /// The cache key of each of `options.layers` (deduplicated, ascending); throws for a layer out of range.
+    private static func statsKeys(_ cfg: ModelConfig, _ fingerprint: ModelFingerprint, corpusID: String, budget: Int,
+                                  options: StatsOptions) throws -> [StatsKey] {
+        guard fingerprint.layers.count == cfg.nLayer else {
+            throw WilKEError.invalidConfig("the fingerprint has \(fingerprint.layers.count) layers, the model \(cfg.nLayer)")
         }
-        return try compute(model: model, fingerprint: fingerprint, corpusID: try options.corpus.identity(),
-                           budget: budget, options: options, cache: cache, documents: source, progress: progress)
+        let layers = Array(Set(options.layers)).sorted()
+        for l in layers where l < 0 || l >= cfg.nLayer { throw WilKEError.invalidLayer(l) }
+        let maxLength = effectiveMaxLength(options.maxLength, cfg)
+        return layers.map {
+            StatsKey(layer: $0, fingerprint: fingerprint.layers[$0], corpus: corpusID, tokens: budget, maxLength: maxLength)
+        }
     }
 
     /// `compute` over token documents from `documents` (called only when some layer must be computed).
@@ -79,15 +133,8 @@ public enum KeyStatistics {
                                options: StatsOptions, cache: StatsCache, documents: () throws -> [[Int]],
                                progress: (StatsProgress) throws -> Void = { _ in }) throws -> [LayerStats] {
         let cfg = model.config
-        guard fingerprint.layers.count == cfg.nLayer else {
-            throw WilKEError.invalidConfig("the fingerprint has \(fingerprint.layers.count) layers, the model \(cfg.nLayer)")
-        }
-        let layers = Array(Set(options.layers)).sorted()
-        for l in layers where l < 0 || l >= cfg.nLayer { throw WilKEError.invalidLayer(l) }
         let maxLength = effectiveMaxLength(options.maxLength, cfg)
-        let keys = layers.map {
-            StatsKey(layer: $0, fingerprint: fingerprint.layers[$0], corpus: corpusID, tokens: budget, maxLength: maxLength)
-        }
+        let keys = try statsKeys(cfg, fingerprint, corpusID: corpusID, budget: budget, options: options)
         var found: [Int: LayerStats] = [:], rejected: [Int: String] = [:]
         if !options.force {
             for key in keys {
@@ -123,7 +170,7 @@ public enum KeyStatistics {
                 found[key.layer] = LayerStats(covariance: cov, key: key, path: path, cached: false, rejected: rejected[key.layer])
             }
         }
-        return layers.map { found[$0]! }
+        return keys.map { found[$0.layer]! }
     }
 
     /// Feeds `docs` to `collector` in packed batches of at most `batchTokens` tokens (a longer document

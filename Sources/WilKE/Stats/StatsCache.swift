@@ -87,6 +87,16 @@ public final class StatsCache: @unchecked Sendable {
         }
     }
 
+    /// The factored statistics under `key` (C dropped), for one solve: throws `WilKEError.io` naming the
+    /// file when it is missing, truncated or corrupt.
+    public func covariance(_ key: StatsKey) throws -> KeyCovariance {
+        switch load(key, keepMoment: false) {
+        case .hit(let cov): return cov
+        case .missing: throw WilKEError.io(path: path(for: key), reason: "the statistics file is missing")
+        case .rejected(let why): throw WilKEError.io(path: path(for: key), reason: why)
+        }
+    }
+
     /// Writes `cov` under `key` atomically (replacing any existing file) and returns its path.
     /// `beforeCommit` runs after the bytes are written and before the rename (tests simulate a crash there).
     @discardableResult
