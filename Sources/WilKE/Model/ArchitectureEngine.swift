@@ -40,6 +40,9 @@ protocol ArchitectureEngine: Sendable {
                  keepAttention: Bool, mlpDelta: ([Float], [Int])?) throws
     /// Whether `backward` is implemented (the ROME / MEMIT path); false refuses `forwardForBackward`.
     var hasBackward: Bool { get }
+    /// Whether the blocks of one taped pass may share xn, a, attnOut, hn, key and mlp
+    /// (`LayerActivations.sharesScratch`): true when `backward` reads none of them.
+    var sharesTapeScratch: Bool { get }
     /// Gradient w.r.t. block `l`'s input ([T, C]) from the gradient w.r.t. its output.
     func backward(_ m: TransformerModel, _ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
                   dout: FloatBuffer) -> FloatBuffer
@@ -54,6 +57,8 @@ extension ArchitectureEngine {
     }
 
     var hasBackward: Bool { true }
+
+    var sharesTapeScratch: Bool { true }
 
     func backward(_ m: TransformerModel, _ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
                   dout: FloatBuffer) -> FloatBuffer {

@@ -73,18 +73,21 @@ extension TransformerModel {
         return dx
     }
 
-    /// Through Qwen3's per-head norms: the tape keeps q and k after them, so the projections before them
-    /// (W_q z + b, W_k z + b from the kept normed input z) and their 1/rms are recomputed, then RMSNorm's
-    /// backward runs over the [T·H, D] head rows. Returns the gradients w.r.t. the projections' outputs.
+    /// Through Qwen3's per-head norms: the tape keeps q and k after them and the block input x (not its
+    /// norm z, which the blocks of a pass share), so z = N1(x), the projections W_q z + b, W_k z + b and
+    /// their 1/rms are recomputed, then RMSNorm's backward runs over the [T·H, D] head rows. Returns the
+    /// gradients w.r.t. the projections' outputs.
     /// - dq: [T, H·D]; dk: [T, G·D], w.r.t. the normed (unrotated) q and k
     private func headNormsBackward(_ l: Int, _ act: LayerActivations, dq: FloatBuffer, dk: FloatBuffer,
                                    tokens t: Int) -> (FloatBuffer, FloatBuffer) {
         let cfg = config, w = weights.layers[l]
         guard let qNorm = w.qNorm, let kNorm = w.kNorm else { preconditionFailure("QK-norm weights are loaded with the layer") }
         let (h, g, d) = (cfg.nHead, cfg.nKVHead, cfg.headDim)
+        let z = FloatBuffer(count: t * cfg.dModel), zMean = FloatBuffer(count: t), zRstd = FloatBuffer(count: t)
+        norm(out: z, mean: zMean, rstd: zRstd, inp: act.x, weight: w.attnNorm, bias: w.attnNormBias, n: t)
         let q = FloatBuffer(count: t * h * d), k = FloatBuffer(count: t * g * d)
-        w.wq.forward(out: q.p, inp: act.xn.p, bias: w.bq?.p, n: t)
-        w.wk.forward(out: k.p, inp: act.xn.p, bias: w.bk?.p, n: t)
+        w.wq.forward(out: q.p, inp: z.p, bias: w.bq?.p, n: t)
+        w.wk.forward(out: k.p, inp: z.p, bias: w.bk?.p, n: t)
         let rq = FloatBuffer(count: t * h), rk = FloatBuffer(count: t * g)
         let normed = (q: FloatBuffer(count: t * h * d), k: FloatBuffer(count: t * g * d))
         RMSNorm.forward(out: normed.q.p, rstd: rq.p, inp: q.p, weight: qNorm.p, n: t * h, c: d, eps: cfg.normEpsF32)

@@ -47,8 +47,8 @@ final class LayerActivations: @unchecked Sendable {
     /// attnOut, hn, key or mlp (they only feed weight gradients, which a frozen-weight backward skips), so
     /// a tape keeps x, q, k, v, h, up, gate and out: 2·C + H·D + 2·G·D + 2·F floats per token instead of
     /// 9·C + 3·F + H·D + 2·G·D (the 8B shape: 168 KiB instead of 336 KiB). Gemma 3's backward reads its
-    /// post-norm inputs (attnOut, mlp), so its blocks keep their own.
-    static func sharesScratch(_ cfg: ModelConfig) -> Bool { cfg.family != .gemma3 }
+    /// post-norm inputs (attnOut, mlp), so its blocks keep their own (`ArchitectureEngine.sharesTapeScratch`).
+    static func sharesScratch(_ cfg: ModelConfig) -> Bool { cfg.engine.sharesTapeScratch }
 }
 
 extension TransformerModel {

@@ -26,4 +26,7 @@ struct Gemma3Engine: ArchitectureEngine {
 
     /// The backward of Gemma 3's block is not written yet: the edit path refuses the model by name.
     var hasBackward: Bool { false }
+
+    /// Its backward will read the post-norm inputs (attnOut, mlp), so each block keeps its own.
+    var sharesTapeScratch: Bool { false }
 }

@@ -4,7 +4,7 @@ import Formats
 // (q_norm / k_norm, weights [D], GGUF attn_q_norm / attn_k_norm) between the projection and RoPE, and
 // usually a head size other than d_model / heads (0.6B: 16 × 128 over 1024). No biases.
 //   q = RoPE(RMS_q(W_q z) per head),  k = RoPE(RMS_k(W_k z) per head)
-// The backward recomputes W_q z and W_k z from the tape's normed input to run RMSNorm's backward per head.
+// The backward recomputes z, W_q z and W_k z from the block input to run RMSNorm's backward per head.
 
 struct Qwen3Engine: ArchitectureEngine {
     let traits = ArchitectureTraits(norm: .rmsNorm, rotary: .rotateHalf, mlp: .swiGLU, qkNorm: true)
