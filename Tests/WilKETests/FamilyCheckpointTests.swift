@@ -101,4 +101,32 @@ import TestSupport
         let same = try Data(contentsOf: URL(fileURLWithPath: reverted)) == Data(contentsOf: URL(fileURLWithPath: base))
         #expect(same, "\(arch) \(form): revert gives back the original bytes")
     }
+
+    /// `wilke convert`'s GGUF → Hugging Face path on each GGUF form: every tensor comes back under its HF
+    /// name with the original bytes (Q/K un-permuted, Phi-3's fused tensors and Qwen3's norms renamed),
+    /// and the written config.json runs the same model. Llama 3 is the exception: its GGUF carries the
+    /// scaling only as rope_freqs.weight, which has no HF counterpart, so the converted config is plain
+    /// llama (checked here as what it is).
+    @Test(arguments: families) func convertedGGUFGivesBackTheHFTensors(arch: String) throws {
+        let dir = try TestPaths.scratch("family-convert-\(arch)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("hf").path
+        try Converter.ggufToHuggingFace(try Checkpoint.open(Self.path(arch, "gguf")), output: out, dtype: .f32, overwrite: false)
+        let converted = try Checkpoint.open(out), original = try Checkpoint.open(Self.path(arch, "safetensors"))
+        #expect(Set(converted.tensors.map(\.name)) == Set(original.tensors.map(\.name)))
+        for t in original.tensors {
+            let c = try #require(converted.tensor(t.name), "\(arch) \(t.name)")
+            #expect(c.shape == t.shape && Array(converted.data(c)) == Array(original.data(t)), "\(arch) \(t.name)")
+        }
+        let cfg = try converted.requiredConfig()
+        guard arch != "llama3" else {
+            #expect(cfg.ropeType == "default" && cfg.ropeScaling == nil)
+            return
+        }
+        let fx = try FixtureModel(arch)
+        let m = try Self.model(converted)
+        let row = Array(try fx.rows[0].prefix(Self.comparable(arch, "gguf", cfg)))
+        let logits = try m.forward(.allLogits([row])).logits
+        #expect(maxAbsDiff(Array(logits.joined()), Array(try fx.values("logits.row0").prefix(row.count * cfg.vocabSize))) <= 1e-4)
+    }
 }
