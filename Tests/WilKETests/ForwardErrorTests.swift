@@ -155,6 +155,6 @@ struct EditedSource: WeightSource {
         let (llama, _) = try source("llama"), (qwen, _) = try source("qwen2"), (gptj, _) = try source("gptj")
         #expect(llama.nKVHead == 2 && llama.headDim == 8 && llama.ropeTheta == 500 && !llama.tiedHead && !llama.attentionBias)
         #expect(qwen.family == .llama && qwen.architecture == .qwen2 && qwen.attentionBias && !qwen.attentionOutBias && qwen.tiedHead && qwen.normEps == 1e-6)
-        #expect(gptj.rotaryDim == 4 && gptj.dFF == 64 && gptj.parallelBlock && !gptj.tiedHead)
+        #expect(gptj.rotaryDim == 4 && gptj.dFF == 64 && gptj.engine.traits.parallel && !gptj.tiedHead)
     }
 }

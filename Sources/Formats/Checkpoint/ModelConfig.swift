@@ -86,8 +86,6 @@ public struct ModelConfig: Sendable, Equatable {
     public var qDim: Int { nHead * headDim }
     /// Width of the concatenated key (or value) heads (`nKVHead * headDim`).
     public var kvDim: Int { nKVHead * headDim }
-    /// GPT-J adds attention and MLP of the same normed input (one LayerNorm per block).
-    public var parallelBlock: Bool { family == .gptj }
 
     /// The shapes are positive and tile: both readers call it, so a file cannot reach a division or an
     /// allocation with sizes that make no model.

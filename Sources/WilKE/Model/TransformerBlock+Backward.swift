@@ -36,14 +36,14 @@ extension TransformerModel {
         let dx = FloatBuffer(count: t * c)
         dx.p.update(from: dout.p, count: t * c)
         let dXn: FloatBuffer
-        if cfg.parallelBlock {
+        if traits.parallel {
             dXn = dMLPIn
         } else {
             normBackward(dinp: dx, dout: dMLPIn, inp: act.h, mean: act.norm2Mean, rstd: act.norm2Rstd,
                          weight: w.ffnNorm!, n: t)
             dXn = FloatBuffer(count: t * c)
         }
-        let dAttnOut = cfg.parallelBlock ? dout : dx
+        let dAttnOut = traits.parallel ? dout : dx
 
         // Attention: output projection, softmax mix per row and head, RoPE, q/k/v projections.
         let (qd, kvd) = (cfg.qDim, cfg.kvDim)

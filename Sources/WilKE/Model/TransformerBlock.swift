@@ -30,7 +30,7 @@ final class LayerActivations: @unchecked Sendable {
     ///   `sharesScratch`): a tape then keeps per block only what `blockBackward` reads.
     init(_ cfg: ModelConfig, tokens t: Int, input: FloatBuffer, scratch: LayerActivations? = nil) {
         let (c, f) = (cfg.dModel, cfg.dFF)
-        let seq = !cfg.parallelBlock
+        let seq = !cfg.engine.traits.parallel
         let s = scratch.flatMap { $0.mlp.count == t * c ? $0 : nil }
         x = input
         xn = s?.xn ?? FloatBuffer(count: t * c); norm1Mean = FloatBuffer(count: t); norm1Rstd = FloatBuffer(count: t)
@@ -83,7 +83,7 @@ extension TransformerModel {
 
         // MLP input: the same normed x (parallel) or the norm of the post-attention residual.
         let mlpIn: FloatBuffer
-        if cfg.parallelBlock {
+        if traits.parallel {
             mlpIn = act.xn
         } else {
             for i in 0..<(t * c) { act.h.p[i] = act.x.p[i] + act.attnOut.p[i] }
@@ -101,8 +101,8 @@ extension TransformerModel {
         if let (vec, idx) = mlpDelta {
             for i in idx { for j in 0..<c { act.mlp.p[i * c + j] += vec[j] } }
         }
-        let base = cfg.parallelBlock ? act.x : act.h
-        let extra: FloatBuffer? = cfg.parallelBlock ? act.attnOut : nil
+        let base = traits.parallel ? act.x : act.h
+        let extra: FloatBuffer? = traits.parallel ? act.attnOut : nil
         for i in 0..<(t * c) { act.out.p[i] = base.p[i] + act.mlp.p[i] + (extra?.p[i] ?? 0) }
     }
 
