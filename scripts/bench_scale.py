@@ -13,8 +13,10 @@ SHAPES = {
     "1b": (16, 2048, 8192, 32, 8),
     "8b": (32, 4096, 14336, 32, 8),
 }
-# Adam steps of the ROME edit per shape (None: the default); the time ratio is per forward pass.
-STEPS = {"8b": int(os.environ.get("WILKE_SCALE_8B_STEPS", "5"))}
+# Adam steps of the ROME edit per shape (None: the default, 20). Every shape runs the same number, so
+# the edit times compare as they are; WILKE_SCALE_8B_STEPS shortens the 8B edit (~22 min quiet) for a
+# quick look, and the table then says so.
+STEPS = {"8b": int(os.environ["WILKE_SCALE_8B_STEPS"])} if os.environ.get("WILKE_SCALE_8B_STEPS") else {}
 PROMPT = "The Eiffel Tower is located in the city of"
 STATS_TOKENS = 1024   # a small statistics sample: random weights have nothing to learn from a big one
 LAYER = 4
@@ -122,18 +124,21 @@ def section_scale(a, out):
             out.append(f"| {r['label']} | {params / 1e9:.2f} B | {r['bytes'] / GiB:.2f} GiB | {cmd} | {wall:.1f} s | "
                        f"{rss / GiB:.2f} GiB | {(rss - r['bytes']) / GiB:+.2f} GiB{ok} | {extra} |")
         if name == "smol":
-            smol_edit = (params, r["edit"]["seconds"] / max(1, len(r["edit"]["losses"])))
+            smol_edit = (params, r["edit"]["seconds"], len(r["edit"]["losses"]))
     out.append("")
     if smol_edit:
-        out.append("ROME edit time (the edit alone, `seconds` of the report, per forward pass of the δ optimization "
-                   "since the 8B shape runs fewer steps) against SmolLM2's shape; linear growth means a time ratio "
-                   "at most the parameter ratio:\n")
-        out.append("| checkpoint | parameter ratio | edit | forward passes | per pass | time ratio per pass |")
-        out.append("|---|---|---|---|---|---|")
-        base = smol_edit[1]
+        out.append("ROME edit time (the edit alone: `seconds` of the report, which includes loading and factoring "
+                   "the layer's statistics for the solve) against SmolLM2's shape; linear growth means a time ratio "
+                   "at most the parameter ratio. A row with fewer forward passes than SmolLM2's is compared per "
+                   "pass instead (and carries its fixed costs over fewer passes):\n")
+        out.append("| checkpoint | parameter ratio | edit | forward passes | time ratio |")
+        out.append("|---|---|---|---|---|")
         for name, params, r in results:
             e = r["edit"]
-            per = e["seconds"] / max(1, len(e["losses"]))
-            out.append(f"| {r['label']} | {params / smol_edit[0]:.1f}x | {e['seconds']:.1f} s | {len(e['losses'])} | "
-                       f"{per:.1f} s | {per / base:.1f}x |")
+            passes = len(e["losses"])
+            ratio = e["seconds"] / smol_edit[1] if passes == smol_edit[2] else \
+                (e["seconds"] / passes) / (smol_edit[1] / smol_edit[2])
+            ok = " ✓" if ratio <= params / smol_edit[0] else " ✗"
+            out.append(f"| {r['label']} | {params / smol_edit[0]:.1f}x | {e['seconds']:.1f} s | {passes} | "
+                       f"{ratio:.1f}x{'' if passes == smol_edit[2] else ' per pass'}{ok} |")
         out.append("")

@@ -66,6 +66,19 @@ public final class MappedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: bytes[range])
     }
 
+    /// Drops the whole pages inside `range` from this process's resident set after a one-off read (a
+    /// fingerprint hashes every tensor once; without this an 8B file would count in full in the RSS of
+    /// an edit that then multiplies by a few layers only). The mapping is read-only and file-backed, so
+    /// a later access re-reads the same bytes from the page cache. A no-op for an anonymous copy
+    /// (`init(copying:)`), where MADV_DONTNEED would zero the bytes.
+    public func releasePages(_ range: Range<Int>) {
+        guard fd >= 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page, end = range.upperBound / page * page
+        guard start < end, end <= bytes.count else { return }
+        madvise(UnsafeMutableRawPointer(mutating: bytes.baseAddress! + start), end - start, MADV_DONTNEED)
+    }
+
     /// Tell the kernel the whole file will be read front to back (convert, hashing).
     public func adviseSequential() {
         madvise(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, MADV_SEQUENTIAL)

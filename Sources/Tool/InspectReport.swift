@@ -81,7 +81,14 @@ struct InspectReport {
             case let .double(x): return (key, .double(x))
             case let .bool(x): return (key, .bool(x))
             case let .string(x): return (key, .string(x))
-            case let .rope(type, theta): return (key, .object([("rope_theta", .double(theta)), ("rope_type", .string(type))]))
+            case let .rope(type, theta, scaling):
+                var fields: [(key: String, value: PrettyJSON)] = [("rope_theta", .double(theta)), ("rope_type", .string(type))]
+                if let s = scaling {
+                    fields = [("factor", .double(s.factor)), ("high_freq_factor", .double(s.highFreqFactor)),
+                              ("low_freq_factor", .double(s.lowFreqFactor)),
+                              ("original_max_position_embeddings", .int(s.originalContextLength))] + fields
+                }
+                return (key, .object(fields))
             }
         })
     }

@@ -67,6 +67,16 @@ public enum BLAS {
         return Int(info)
     }
 
+    /// LAPACK dpotrf with uplo 'L' on a full [N, N] matrix: the factor L of A = L·Lᵀ in the column-major lower
+    /// triangle, which is the row-major UPPER triangle (`KeyCovariance` fills and reads that one). Blocked
+    /// and multithreaded in OpenBLAS, unlike the packed dpptrf (level-2 kernels; docs/BENCHMARKS.md, Scale).
+    public static func dpotrfLower(n: Int, a: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+        precondition(n >= 0 && n <= Int(Int32.max) && lda >= max(1, n))
+        var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), lda32 = Int32(lda), info: Int32 = 0
+        dpotrf_(&uplo, &n32, a, &lda32, &info)
+        return Int(info)
+    }
+
     /// LAPACK dpotrs: solves A X = B in place for `nrhs` right-hand sides (B column-major [N, nrhs], one
     /// column per vector) using the factor `dpotrf` left in `a`. Returns LAPACK's `info` (0 success).
     public static func dpotrs(n: Int, nrhs: Int, a: UnsafePointer<Double>, lda: Int,
@@ -89,7 +99,8 @@ public enum BLAS {
     }
 
     /// LAPACK dpptrs with uplo 'L': solves A X = B in place for `nrhs` columns of B (column-major [N, nrhs])
-    /// with the packed factor `dpptrfPacked` left in `ap`. Returns `info`.
+    /// with A's packed Cholesky factor L in `ap` (column-major packed lower = row-major packed upper: row
+    /// i's entries i..<N one row after another, the layout `StatsCache` files store). Returns `info`.
     public static func dpptrsPacked(n: Int, nrhs: Int, ap: UnsafePointer<Double>, b: UnsafeMutablePointer<Double>, ldb: Int) -> Int {
         precondition(n >= 0 && nrhs >= 0 && n <= Int(Int32.max) && nrhs <= Int(Int32.max))
         var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), nrhs32 = Int32(nrhs), ldb32 = Int32(ldb), info: Int32 = 0

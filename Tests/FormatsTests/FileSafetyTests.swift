@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Formats
+@_spi(Fuzzing) @testable import Formats
 import TestSupport
 
 /// The file layer of issue #16: non-blocking opens, atomic no-clobber outputs, in-place identity, the
@@ -26,6 +26,23 @@ import TestSupport
         #expect(throws: FormatError.notAFile(path: fifo, kind: "a FIFO")) { try MappedFile(path: fifo) }
         #expect(throws: FormatError.notAFile(path: fifo, kind: "a FIFO")) { try FileAccess.read(fifo) }
         #expect(throws: FormatError.notAFile(path: dir.path, kind: "a directory")) { try MappedFile(path: dir.path) }
+    }
+
+    /// Released pages read back the same bytes, in a file mapping and in the fuzzers' anonymous copy
+    /// (where MADV_DONTNEED would zero them: it must not be applied there).
+    @Test func releasedPagesReadBackTheSameBytes() throws {
+        let dir = try TestPaths.scratch("release-pages")
+        let path = dir.path + "/blob.bin"
+        let bytes = (0..<(5 * 4096 + 123)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let mapped = try MappedFile(path: path)
+        let copy = try bytes.withUnsafeBytes { try MappedFile(copying: $0, path: "blob") }
+        for m in [mapped, copy] {
+            #expect(Array(m.bytes) == bytes)
+            m.releasePages(100..<(4 * 4096 + 5))
+            m.releasePages(0..<m.count)
+            #expect(Array(m.bytes) == bytes)
+        }
     }
 
     @Test func newOutputsNeverClobber() throws {

@@ -135,12 +135,12 @@ struct EditedSource: WeightSource {
         #expect(Set(configs.map(\.architecture)).count >= 4)
     }
 
-    /// Mistral is read the same way by Formats and the engine: llama, positions bounded by its window;
+    /// Mistral is read the same way by Formats and the engine: llama with a window that masks, not bounds;
     /// an explicit head size (GGUF `attention.key_length`, config.json `head_dim`) wins over d_model/heads.
     @Test func mistralAndExplicitHeadSize() throws {
         let json = #"{"model_type":"mistral","hidden_size":8,"num_attention_heads":2,"num_key_value_heads":1,"num_hidden_layers":1,"intermediate_size":8,"vocab_size":4,"max_position_embeddings":32768,"sliding_window":4096,"head_dim":6}"#
         let cfg = try config(json)
-        #expect(cfg.family == .llama && cfg.architecture == .mistral && cfg.maxPositions == 4096 && cfg.contextLength == 32768)
+        #expect(cfg.family == .llama && cfg.architecture == .mistral && cfg.maxPositions == 32768 && cfg.slidingWindow == 4096)
         #expect(cfg.headDim == 6 && cfg.qDim == 12 && cfg.rotaryDim == 6)
         let meta: [String: GGUFValue] = [
             "general.architecture": .text("llama"), "llama.block_count": .uint32(1), "llama.embedding_length": .uint32(8),
@@ -155,6 +155,6 @@ struct EditedSource: WeightSource {
         let (llama, _) = try source("llama"), (qwen, _) = try source("qwen2"), (gptj, _) = try source("gptj")
         #expect(llama.nKVHead == 2 && llama.headDim == 8 && llama.ropeTheta == 500 && !llama.tiedHead && !llama.attentionBias)
         #expect(qwen.family == .llama && qwen.architecture == .qwen2 && qwen.attentionBias && !qwen.attentionOutBias && qwen.tiedHead && qwen.normEps == 1e-6)
-        #expect(gptj.rotaryDim == 4 && gptj.dFF == 64 && gptj.parallelBlock && !gptj.tiedHead)
+        #expect(gptj.rotaryDim == 4 && gptj.dFF == 64 && gptj.engine.traits.parallel && !gptj.tiedHead)
     }
 }

@@ -32,8 +32,10 @@ struct HFSafetensorsSource: WeightSource {
                                   "ffn_down": "mlp.fc_out"]
             default: table = ["attn_norm": "input_layernorm", "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj",
                               "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
+                              "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
                               "ffn_norm": "post_attention_layernorm", "ffn_gate": "mlp.gate_proj",
-                              "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj"]
+                              "ffn_up": arch == "phi3" ? "mlp.gate_up_proj" : "mlp.up_proj", "ffn_down": "mlp.down_proj",
+                              "attn_qkv": "self_attn.qkv_proj"]
             }
             guard let m = table[kind] else { return nil }
             let blocks = gpt ? "\(root).h" : "\(root).layers"
@@ -102,7 +104,7 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
 
-let fixtureArchs = ["gpt2", "gptj", "llama", "qwen2"]
+let fixtureArchs = ["gpt2", "gptj", "llama", "qwen2", "qwen3", "mistral", "phi3", "llama3"]
 
 @Suite struct ForwardFixtureTests {
     /// All rows packed in one batch: logits everywhere, keys and MLP outputs at every position of every layer.

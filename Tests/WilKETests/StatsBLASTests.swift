@@ -5,6 +5,28 @@ import Testing
 @Suite struct StatsBLASTests {
     /// ssyrk / dsyrk fill the upper triangle with AᵀA (checked against a plain loop), and the f32 block
     /// the collector uses stays within ~1e-6 of the f64 product on SmolLM2-sized keys; timings printed.
+    /// The two factorisations `KeyCovariance` picks between by size (full-storage dpotrf, packed dpptrf)
+    /// leave the same packed factor, and a mis-spread triangle would not: a non-SPD input fails in both.
+    @Test func fullAndPackedFactorsAgree() throws {
+        let n = 97
+        var g = SeededGenerator(seed: 5)
+        let b = (0..<(n * n)).map { _ in Double.random(in: -1...1, using: &g) }
+        var packed: [Double] = []
+        for i in 0..<n { for j in i..<n {
+            var s = i == j ? Double(n) : 0
+            for k in 0..<n { s += b[i * n + k] * b[j * n + k] }
+            packed.append(s)
+        } }
+        var viaFull = packed, viaPacked = packed
+        #expect(KeyCovariance.factorInFull(&viaFull, n: n) == 0)
+        #expect(viaPacked.withUnsafeMutableBufferPointer { BLAS.dpptrfPacked(n: n, ap: $0.baseAddress!) } == 0)
+        let worst = zip(viaFull, viaPacked).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+        #expect(worst < 1e-12, "largest relative difference \(worst)")
+        var indefinite = packed
+        indefinite[KeyCovariance.diagonalIndex(n / 2, n)] = -1
+        #expect(KeyCovariance.factorInFull(&indefinite, n: n) > 0)
+    }
+
     @Test func syrkUpperAgreesAndF32BlockIsAccurate() throws {
         var rng = SeededGenerator(seed: 4)
         // Small case against a loop.

@@ -1,4 +1,10 @@
-"""Tiny random GPT-2 / GPT-J / Llama (GQA) / Qwen2 models and their reference activations.
+"""Tiny random GPT-2 / GPT-J / Llama (GQA) / Qwen2 / Qwen3 / Mistral / Phi-3 / Llama 3 models and their
+reference activations.
+
+What each new family exercises: qwen3 a per-head RMSNorm of q and k before RoPE and head_dim 12 over
+d = 32 (4 x 12 = 48); mistral a sliding window of 5 positions (rows of 7 and 11 tokens cross it); phi3
+the fused qkv_proj and gate_up_proj; llama3 rope_type llama3 (head_dim 16: its 8 frequencies fall in
+all three bands, kept, smoothed and divided by the factor).
 
 Run from the repository root:  /root/.cache/wilke/venv/bin/python samples/reference/make_model_fixtures.py
 
@@ -27,7 +33,8 @@ import shutil
 import torch
 from safetensors.torch import save_file
 from transformers import (GPT2Config, GPT2LMHeadModel, GPTJConfig, GPTJForCausalLM, LlamaConfig,
-                          LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM)
+                          LlamaForCausalLM, MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 OUT = "Tests/WilKETests/Fixtures/models"
 VOCAB = 96
@@ -57,6 +64,36 @@ def configs():
                                                  rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
                                                  tie_word_embeddings=True, use_sliding_window=False,
                                                  bos_token_id=0, eos_token_id=0, **common)
+    # New families go last: the seeds follow the position, so the earlier fixtures keep their bytes.
+    yield "qwen3", Qwen3ForCausalLM, Qwen3Config(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+                                                 num_key_value_heads=2, head_dim=12, intermediate_size=48,
+                                                 max_position_embeddings=64, rms_norm_eps=1e-6,
+                                                 rope_parameters={"rope_type": "default", "rope_theta": 1000.0},
+                                                 tie_word_embeddings=True, use_sliding_window=False,
+                                                 bos_token_id=0, eos_token_id=0, **common)
+    yield "mistral", MistralForCausalLM, MistralConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+                                                       num_key_value_heads=2, intermediate_size=48,
+                                                       max_position_embeddings=64, rms_norm_eps=1e-5,
+                                                       sliding_window=5,
+                                                       rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                                                       tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
+                                                       **common)
+    yield "phi3", Phi3ForCausalLM, Phi3Config(num_hidden_layers=2, hidden_size=32, num_attention_heads=4,
+                                              num_key_value_heads=2, intermediate_size=48,
+                                              max_position_embeddings=64, original_max_position_embeddings=64,
+                                              rms_norm_eps=1e-5, sliding_window=None,
+                                              rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+                                              tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
+                                              pad_token_id=0, **common)
+    yield "llama3", LlamaForCausalLM, LlamaConfig(num_hidden_layers=2, hidden_size=32, num_attention_heads=2,
+                                                  num_key_value_heads=1, head_dim=16, intermediate_size=48,
+                                                  max_position_embeddings=256, rms_norm_eps=1e-5,
+                                                  rope_parameters={"rope_type": "llama3", "rope_theta": 500.0,
+                                                                   "factor": 8.0, "low_freq_factor": 1.0,
+                                                                   "high_freq_factor": 4.0,
+                                                                   "original_max_position_embeddings": 64},
+                                                  tie_word_embeddings=False, bos_token_id=0, eos_token_id=0,
+                                                  **common)
 
 
 def randomize(model, seed):

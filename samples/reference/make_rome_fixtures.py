@@ -1,4 +1,4 @@
-"""ROME / WilKE reference fixtures for the four tiny models.
+"""ROME / WilKE reference fixtures for the tiny models.
 
 Run from the repository root:  /root/.cache/wilke/venv/bin/python samples/reference/make_rome_fixtures.py
 
@@ -43,10 +43,12 @@ from safetensors.torch import save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rome_reference as rr  # noqa: E402
 
-ARCHS = ["gpt2", "gptj", "llama", "qwen2"]
+# New families go last: the seed is the position, so the earlier fixtures keep their bytes.
+ARCHS = ["gpt2", "gptj", "llama", "qwen2", "qwen3", "mistral", "phi3", "llama3"]
 # How far down the model's sorted next-token list the target tokens are taken, per model: varied so that
 # the fixtures cover an early stop, a clamped delta and a full 19-step run.
-TARGET_RANK = {"gpt2": 0.05, "gptj": 0.3, "llama": 0.6, "qwen2": 0.9}
+TARGET_RANK = {"gpt2": 0.05, "gptj": 0.3, "llama": 0.6, "qwen2": 0.9, "qwen3": 0.5, "mistral": 0.7, "phi3": 0.4,
+               "llama3": 0.8}
 # Hyper-parameter overrides (recorded in the JSON) so that every branch of the loop is covered: random
 # tiny models never reach ROME's 0.05 early-stop loss, and their delta stays far inside 4 ||m0||.
 HP_OVERRIDES = {"gpt2": {"early_stop": 2.5}, "llama": {"clamp_norm_factor": 0.75}}
@@ -208,7 +210,7 @@ def make(arch, i):
 
 
 def main():
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     torch.manual_seed(0)
     for i, arch in enumerate(sys.argv[1:] or ARCHS):
         make(arch, ARCHS.index(arch))

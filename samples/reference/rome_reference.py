@@ -78,7 +78,7 @@ def model_parts(model):
     if mt == "gptj":
         blocks = model.transformer.h
         return [b.mlp for b in blocks], [b.mlp.fc_out for b in blocks]
-    if mt in ("llama", "qwen2", "mistral"):
+    if mt in ("llama", "qwen2", "mistral", "qwen3", "phi3"):
         blocks = model.model.layers
         return [b.mlp for b in blocks], [b.mlp.down_proj for b in blocks]
     raise ValueError(f"unsupported model type {mt}")
@@ -366,7 +366,7 @@ def _check(arch):
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "check":
         torch.set_num_threads(2)
-        for a in sys.argv[2:] or ["gpt2", "gptj", "llama", "qwen2"]:
+        for a in sys.argv[2:] or ["gpt2", "gptj", "llama", "qwen2", "qwen3", "mistral", "phi3", "llama3"]:
             _check(a)
     else:
         print(__doc__)

@@ -1,6 +1,6 @@
 /// The block structures the engine implements. Every supported `Architecture` is one of them plus a
-/// few per-architecture facts (biases, storage order), so a new architecture of a known structure is
-/// one `Architecture` case.
+/// few per-architecture facts (biases, QK-norm, fused tensors, storage order), so a new architecture
+/// of a known structure is one `Architecture` case here and one file in Sources/WilKE/Model/Architectures.
 public enum ModelFamily: String, Sendable, Codable, CaseIterable {
     /// Learned positions, LayerNorm, fused c_attn, GELU MLP.
     case gpt2
@@ -17,11 +17,19 @@ public enum ModelFamily: String, Sendable, Codable, CaseIterable {
 /// An architecture as its checkpoint names it: GGUF `general.architecture`, config.json `model_type`.
 /// The raw value is that name; `family` is the engine structure that runs it.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
-    case gpt2, gptj, llama
-    /// Llama with a sliding attention window (`sliding_window` bounds the positions, `ModelConfig`).
+    case gpt2, gptj
+    /// Llama, Llama 2 and Llama 3 (`rope_type: llama3` changes the rotary frequencies only).
+    case llama
+    /// Llama with a sliding attention window on every layer (`sliding_window`).
     case mistral
     /// Llama with q/k/v biases and rotate-half ("NEOX") rotary in GGUF as well.
     case qwen2
+    /// Llama with an RMSNorm on each query and key head before RoPE (`attn_q_norm` / `attn_k_norm`),
+    /// usually a head size other than d_model / heads, no biases; NEOX rotary in GGUF.
+    case qwen3
+    /// Llama with q, k, v fused in one `qkv_proj` and gate, up in one `gate_up_proj` (GGUF `attn_qkv`
+    /// and `ffn_up` hold the same rows); NEOX rotary in GGUF.
+    case phi3
     /// Gemma 3 text models (config.json `gemma3_text`; a GGUF says `gemma3`).
     case gemma3
 
@@ -39,8 +47,22 @@ public enum Architecture: String, Sendable, Codable, CaseIterable {
         switch self {
         case .gpt2: return .gpt2
         case .gptj: return .gptj
-        case .llama, .mistral, .qwen2: return .llama
+        case .llama, .mistral, .qwen2, .qwen3, .phi3: return .llama
         case .gemma3: return .gemma3
+        }
+    }
+
+    /// config.json `model_type` and `architectures` as transformers writes them for this architecture.
+    public var huggingFace: (modelType: String, className: String) {
+        switch self {
+        case .gpt2: return ("gpt2", "GPT2LMHeadModel")
+        case .gptj: return ("gptj", "GPTJForCausalLM")
+        case .llama: return ("llama", "LlamaForCausalLM")
+        case .mistral: return ("mistral", "MistralForCausalLM")
+        case .qwen2: return ("qwen2", "Qwen2ForCausalLM")
+        case .qwen3: return ("qwen3", "Qwen3ForCausalLM")
+        case .phi3: return ("phi3", "Phi3ForCausalLM")
+        case .gemma3: return ("gemma3_text", "Gemma3ForCausalLM")
         }
     }
 
@@ -49,8 +71,13 @@ public enum Architecture: String, Sendable, Codable, CaseIterable {
     public var impliedQKVBias: Bool { self == .qwen2 }
 
     /// llama.cpp's converter permutes the Q/K rows of this architecture from Hugging Face's rotate-half
-    /// pairing to interleaved pairs (its rope type NORM). Qwen2 and the others keep HF's order.
+    /// pairing to interleaved pairs (its rope type NORM; Mistral's GGUF is a `llama` one). Qwen2, Qwen3,
+    /// Phi-3 and Gemma 3 keep HF's order (rope type NEOX).
     public var ggufPermutesQK: Bool { self == .llama }
+
+    /// config.json's `use_sliding_window` decides whether `sliding_window` applies (Qwen2 / Qwen3 state a
+    /// window they do not use unless the flag is set).
+    public var windowNeedsFlag: Bool { self == .qwen2 || self == .qwen3 }
 
     /// The MLP activation the engine computes (config.json `activation_function` / `hidden_act`).
     public var activation: String {
@@ -78,6 +105,7 @@ extension ModelConfig {
         case numKeyValueHeads = "num_key_value_heads", headDim = "head_dim", intermediateSize = "intermediate_size"
         case maxPositionEmbeddings = "max_position_embeddings", slidingWindow = "sliding_window"
         case rmsNormEps = "rms_norm_eps", hiddenAct = "hidden_act", ropeTheta = "rope_theta"
+        case useSlidingWindow = "use_sliding_window", partialRotaryFactor = "partial_rotary_factor"
         // Gemma 3
         case hiddenActivation = "hidden_activation", ropeLocalBaseFreq = "rope_local_base_freq"
         case queryPreAttnScalar = "query_pre_attn_scalar", slidingWindowPattern = "sliding_window_pattern"
@@ -109,8 +137,17 @@ extension ModelConfig {
         var ropeType: String?
         /// The pre-4.45 spelling of `rope_type`.
         var type: String?
+        /// `rope_type: llama3`'s band parameters (transformers' `_compute_llama3_parameters`).
+        var factor: Double?, lowFreqFactor: Double?, highFreqFactor: Double?, originalMaxPositionEmbeddings: Int?
+        /// Phi-3 (transformers ≥ 5): the share of each head that rotates.
+        var partialRotaryFactor: Double?
 
-        enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta", ropeType = "rope_type", type }
+        enum CodingKeys: String, CodingKey {
+            case ropeTheta = "rope_theta", ropeType = "rope_type", type, factor
+            case lowFreqFactor = "low_freq_factor", highFreqFactor = "high_freq_factor"
+            case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+            case partialRotaryFactor = "partial_rotary_factor"
+        }
 
         var kind: String { ropeType ?? type ?? "default" }
     }

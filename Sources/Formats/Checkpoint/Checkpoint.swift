@@ -191,6 +191,9 @@ public final class Checkpoint: @unchecked Sendable {
     /// The raw stored bytes (a view into the mapping).
     public func data(_ t: CheckpointTensor) -> UnsafeRawBufferPointer { files[t.fileIndex].slice(t.fileRange) }
 
+    /// Lets the pages of a tensor read once leave the resident set (`MappedFile.releasePages`).
+    public func releasePages(_ t: CheckpointTensor) { files[t.fileIndex].releasePages(t.fileRange) }
+
     /// The tensor's values as f32 in storage order (dequantized).
     public func floats(_ t: CheckpointTensor) throws -> [Float] {
         var out = [Float](repeating: 0, count: t.elementCount)

@@ -35,9 +35,8 @@ extension ModelConfig {
         let rotary: Int
         switch arch.family {
         case .gpt2: rotary = 0
-        case .gptj: rotary = int("rope.dimension_count") ?? headDim
-        // The engine rotates the whole head in the llama family (no partial rotary there).
-        case .llama, .gemma3: rotary = headDim
+        case .gptj, .llama: rotary = int("rope.dimension_count") ?? headDim
+        case .gemma3: rotary = headDim
         }
         self.init(architecture: arch, nLayer: try required("block_count"), dModel: dModel, nHead: nHead,
                   nKVHead: int("attention.head_count_kv") ?? nHead, headDim: headDim,
@@ -47,6 +46,9 @@ extension ModelConfig {
                       ?? get("\(name).attention.layer_norm_epsilon")?.float ?? 1e-5,
                   ropeTheta: arch.family == .gpt2 ? nil : (get("\(name).rope.freq_base")?.float ?? 10000),
                   rotaryDim: rotary, tiedHead: !hasOutputTensor, attentionBias: arch.impliedQKVBias)
+        // llama.cpp's phi3 graph masks to `attention.sliding_window`; its llama, qwen2 and qwen3 ones
+        // attend fully whatever the file states.
+        if arch == .phi3 { slidingWindow = int("attention.sliding_window") }
         if arch.family == .gemma3 {
             // A gemma3 GGUF states the window but not the pattern, the local base or the query scale:
             // llama.cpp's loader fixes them (pattern 6, base 10000, 1/√head_dim; 1/√(d_model/heads) for
@@ -118,6 +120,13 @@ extension ModelConfig: Codable {
             dFF = try required(.intermediateSize)
             nKVHead = try int(.numKeyValueHeads) ?? nHead
             slidingWindow = try int(.slidingWindow)
+            if arch.windowNeedsFlag {
+                // Qwen applies its window only above max_window_layers when the flag is set: not computed.
+                if try bool(.useSlidingWindow) == true {
+                    throw FormatError.invalidHyperparameter(CodingKeys.useSlidingWindow.stringValue, expected: "false")
+                }
+                slidingWindow = nil
+            }
             normEps = try double(.rmsNormEps) ?? 1e-6
             // transformers ≥ 5 nests the base in rope_parameters; older configs keep rope_theta / rope_scaling.
             var theta = try double(.ropeTheta) ?? 10000
@@ -125,8 +134,12 @@ extension ModelConfig: Codable {
                 guard let rope: RopeParameters = try value(key, "an object") else { continue }
                 if let t = rope.ropeTheta { theta = t }
                 if rope.kind != "default", ropeType == "default" { ropeType = rope.kind }
+                if rope.kind == "llama3" { ropeScaling = Self.llama3Scaling(rope) }
+                if let f = rope.partialRotaryFactor { rotaryDim = Int(Double(headDim) * f) }
             }
             ropeTheta = theta
+            // Phi-3 before transformers 5 states the rotating share at the top level.
+            if let f = try double(.partialRotaryFactor) { rotaryDim = Int(Double(headDim) * f) }
             tiedHead = try bool(.tieWordEmbeddings) ?? false
             attentionBias = try arch.impliedQKVBias || (bool(.attentionBias) ?? false)
             mlpBias = try bool(.mlpBias) ?? false
@@ -145,7 +158,10 @@ extension ModelConfig: Codable {
             case let .double(x): try c.encode(x, forKey: key)
             case let .bool(x): try c.encode(x, forKey: key)
             case let .string(x): try c.encode(x, forKey: key)
-            case let .rope(type, theta): try c.encode(RopeParameters(ropeTheta: theta, ropeType: type), forKey: key)
+            case let .rope(type, theta, s):
+                try c.encode(RopeParameters(ropeTheta: theta, ropeType: type, factor: s?.factor, lowFreqFactor: s?.lowFreqFactor,
+                                            highFreqFactor: s?.highFreqFactor,
+                                            originalMaxPositionEmbeddings: s?.originalContextLength), forKey: key)
             }
         }
     }
@@ -153,8 +169,8 @@ extension ModelConfig: Codable {
     /// One config.json value of `configFields`.
     public enum ConfigValue: Equatable, Sendable {
         case int(Int), double(Double), bool(Bool), string(String)
-        /// `rope_parameters`: a non-default rope type and the base.
-        case rope(type: String, theta: Double)
+        /// `rope_parameters`: a non-default rope type, the base and Llama 3's bands.
+        case rope(type: String, theta: Double, scaling: Llama3RopeScaling?)
     }
 
     /// What `encode(to:)` writes, in key order: also the hyper-parameter object `wilke inspect --json`
@@ -164,7 +180,7 @@ extension ModelConfig: Codable {
     var configFields: [(CodingKeys, ConfigValue)] {
         let keys = FamilyKeys.of(family)
         var f: [(CodingKeys, ConfigValue)] = [
-            (.modelType, .string(architecture == .gemma3 ? "gemma3_text" : architecture.rawValue)), (keys.layers, .int(nLayer)), (keys.width, .int(dModel)),
+            (.modelType, .string(architecture.huggingFace.modelType)), (keys.layers, .int(nLayer)), (keys.width, .int(dModel)),
             (keys.heads, .int(nHead)), (keys.ffn, .int(dFF)), (.vocabSize, .int(vocabSize)),
             (keys.positions, .int(contextLength)), (keys.normEps, .double(normEps)), (keys.activation, .string(activation)),
             (.tieWordEmbeddings, .bool(tiedHead)),
@@ -176,7 +192,12 @@ extension ModelConfig: Codable {
             f += [(.numKeyValueHeads, .int(nKVHead)), (.headDim, .int(headDim)), (.ropeTheta, .double(ropeTheta ?? 10000)),
                   (.attentionBias, .bool(attentionBias)), (.mlpBias, .bool(mlpBias))]
             if let w = slidingWindow { f.append((.slidingWindow, .int(w))) }
-            if ropeType != "default" { f.append((.ropeParameters, .rope(type: ropeType, theta: ropeTheta ?? 10000))) }
+            if ropeType != "default" {
+                f.append((.ropeParameters, .rope(type: ropeType, theta: ropeTheta ?? 10000, scaling: ropeScaling)))
+            }
+            if rotaryDim != headDim {
+                f.append((.partialRotaryFactor, .double(Double(rotaryDim) / Double(headDim))))
+            }
             if family == .gemma3 {
                 if let p = slidingWindowPattern { f.append((.slidingWindowPattern, .int(p))) }
                 if let t = ropeLocalTheta { f.append((.ropeLocalBaseFreq, .double(t))) }
@@ -201,6 +222,14 @@ extension ModelConfig.CodingKeys {
 }
 
 extension ModelConfig {
+    /// `rope_type: llama3`'s bands when all four parameters are stated (transformers needs each), else nil:
+    /// the config is recorded and `checkEngineSupport` refuses the rope type, as for any unknown one.
+    static func llama3Scaling(_ rope: RopeParameters) -> Llama3RopeScaling? {
+        guard let factor = rope.factor, let low = rope.lowFreqFactor, let high = rope.highFreqFactor,
+              let context = rope.originalMaxPositionEmbeddings, high > low else { return nil }
+        return Llama3RopeScaling(factor: factor, lowFreqFactor: low, highFreqFactor: high, originalContextLength: context)
+    }
+
     /// transformers ≥ 5 writes Gemma 3's two bases as `rope_parameters.{full,sliding}_attention.rope_theta`.
     struct Gemma3RopeParameters: Codable {
         var fullAttention: RopeParameters?

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The hyper-parameters of a decoder-only transformer, read once from GGUF `<arch>.*` metadata
 /// (`init(gguf:)`) or a Hugging Face config.json (`Codable`, `init(configJSON:path:)`), and used by
 /// every module: Formats for names and layouts, Patch for compatibility checks, WilKE to build the
@@ -20,7 +22,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var vocabSize: Int
     /// The learned position table (GPT-2) or trained context length (rotary models), as the file states it.
     public var contextLength: Int
-    /// Mistral's attention window (every layer), Gemma 3's (its sliding layers); nil for full attention.
+    /// Mistral's and Phi-3's attention window (every layer), Gemma 3's (its sliding layers); nil for full
+    /// attention. Query position p attends to keys p − window + 1 ... p.
     public var slidingWindow: Int?
     /// Gemma 3: layer i attends globally when (i + 1) % pattern == 0 and within `slidingWindow`
     /// otherwise (config.json `sliding_window_pattern`; llama.cpp fixes it at 6 for gemma3).
@@ -43,6 +46,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var activation: String
     /// The rope variant (`rope_scaling` / `rope_parameters` `rope_type`); "default" is plain RoPE.
     public var ropeType: String
+    /// `rope_type: llama3`'s frequency bands (config.json); a GGUF carries them as the `rope_freqs.weight`
+    /// tensor instead (llama.cpp's converter computes the per-frequency divisors), so nil there.
+    public var ropeScaling: Llama3RopeScaling?
     /// The MLP projections carry biases (llama `mlp_bias`).
     public var mlpBias: Bool
 
@@ -51,7 +57,7 @@ public struct ModelConfig: Sendable, Equatable {
                 vocabSize: Int, contextLength: Int, slidingWindow: Int? = nil, normEps: Double, ropeTheta: Double?,
                 rotaryDim: Int, tiedHead: Bool, attentionBias: Bool = false, activation: String? = nil,
                 ropeType: String = "default", mlpBias: Bool = false, slidingWindowPattern: Int? = nil,
-                ropeLocalTheta: Double? = nil, queryPreAttnScalar: Double? = nil) {
+                ropeLocalTheta: Double? = nil, queryPreAttnScalar: Double? = nil, ropeScaling: Llama3RopeScaling? = nil) {
         self.architecture = architecture; self.nLayer = nLayer; self.dModel = dModel; self.nHead = nHead
         self.nKVHead = nKVHead; self.headDim = headDim; self.dFF = dFF; self.vocabSize = vocabSize
         self.contextLength = contextLength; self.slidingWindow = slidingWindow; self.normEps = normEps
@@ -59,14 +65,14 @@ public struct ModelConfig: Sendable, Equatable {
         self.attentionBias = attentionBias; self.activation = activation ?? architecture.activation
         self.ropeType = ropeType; self.mlpBias = mlpBias
         self.slidingWindowPattern = slidingWindowPattern; self.ropeLocalTheta = ropeLocalTheta
-        self.queryPreAttnScalar = queryPreAttnScalar
+        self.queryPreAttnScalar = queryPreAttnScalar; self.ropeScaling = ropeScaling
     }
 
     public var family: ModelFamily { architecture.family }
-    /// The longest sequence the engine runs: the context, bounded by a sliding window (full attention
-    /// is the same computation as windowed attention while a sequence fits in the window, so longer
-    /// ones are refused rather than computed differently). Gemma 3's window is computed per layer.
-    public var maxPositions: Int { family == .gemma3 ? contextLength : min(contextLength, slidingWindow ?? .max) }
+    /// The longest sequence the engine runs: the context (GPT-2's position table). A sliding window
+    /// does not bound it: the engine masks keys outside the window (Mistral, Phi-3: every layer; Gemma 3:
+    /// its sliding layers), in cached decoding too.
+    public var maxPositions: Int { contextLength }
 
     /// Gemma 3: whether layer `l` attends only within `slidingWindow` (with the local RoPE base).
     public func isSlidingLayer(_ l: Int) -> Bool {
@@ -80,8 +86,6 @@ public struct ModelConfig: Sendable, Equatable {
     public var qDim: Int { nHead * headDim }
     /// Width of the concatenated key (or value) heads (`nKVHead * headDim`).
     public var kvDim: Int { nKVHead * headDim }
-    /// GPT-J adds attention and MLP of the same normed input (one LayerNorm per block).
-    public var parallelBlock: Bool { family == .gptj }
 
     /// The shapes are positive and tile: both readers call it, so a file cannot reach a division or an
     /// allocation with sizes that make no model.
@@ -109,7 +113,9 @@ public struct ModelConfig: Sendable, Equatable {
         guard activation == architecture.activation else {
             throw FormatError.unsupportedActivation(activation, supported: architecture.activation)
         }
-        guard ropeType == "default" else { throw FormatError.unsupportedRopeType(ropeType) }
+        guard ropeType == "default" || (ropeType == "llama3" && ropeScaling != nil) else {
+            throw FormatError.unsupportedRopeType(ropeType)
+        }
         guard !mlpBias else { throw FormatError.unsupportedMLPBias }
     }
 
@@ -119,6 +125,33 @@ public struct ModelConfig: Sendable, Equatable {
         let d = perHead(dModel, nHead)
         if nHead > 0, dModel % nHead != 0 { throw FormatError.headsDoNotTile(heads: nHead, headDim: d, dModel: dModel) }
         return d
+    }
+}
+
+/// Llama 3's RoPE scaling (transformers `_compute_llama3_parameters`, llama.cpp's `rope_freqs`): with
+/// wavelength λ_i = 2π / inv_freq_i and L = `originalContextLength`, frequencies with λ < L / high are
+/// kept, those with λ > L / low divided by `factor`, and the band between interpolated. Only the
+/// frequencies change, so forward and backward share them (`divisors`).
+public struct Llama3RopeScaling: Sendable, Equatable, Codable {
+    public var factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalContextLength: Int
+
+    public init(factor: Double, lowFreqFactor: Double, highFreqFactor: Double, originalContextLength: Int) {
+        self.factor = factor; self.lowFreqFactor = lowFreqFactor; self.highFreqFactor = highFreqFactor
+        self.originalContextLength = originalContextLength
+    }
+
+    /// What frequency i of a `rotaryDim`-dim rotation with base `theta` is divided by (llama.cpp's
+    /// `rope_freqs.weight` values): 1, `factor`, or 1 / ((1 − s) / factor + s) in the band, where
+    /// s = (L / λ − low) / (high − low).
+    public func divisors(theta: Double, rotaryDim: Int) -> [Float] {
+        let l = Double(originalContextLength)
+        return (0..<(rotaryDim / 2)).map { i in
+            let wavelength = 2 * Double.pi * pow(theta, Double(2 * i) / Double(rotaryDim))
+            if wavelength < l / highFreqFactor { return 1 }
+            if wavelength > l / lowFreqFactor { return Float(factor) }
+            let s = (l / wavelength - lowFreqFactor) / (highFreqFactor - lowFreqFactor)
+            return Float(1 / ((1 - s) / factor + s))
+        }
     }
 }
 

@@ -9,10 +9,11 @@ public enum TensorNames {
         let fam = architecture.family
         let (stem, suffix) = splitSuffix(n)
         if let g = globalNames[fam]?[stem] { return g + suffix }
+        let blocks = blockNames(architecture)
         // layers.N.xxx / h.N.xxx
         let parts = stem.split(separator: ".", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "layers" || parts[0] == "h", let layer = Int(parts[1]),
-              let g = blockNames[fam]?[parts[2]] else { return nil }
+              let g = blocks[parts[2]] else { return nil }
         return "blk.\(layer).\(g)\(suffix)"
     }
 
@@ -27,7 +28,7 @@ public enum TensorNames {
         }
         let parts = stem.split(separator: ".", maxSplits: 2).map(String.init)
         guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]),
-              let hf = blockNames[fam]?.first(where: { $0.value == parts[2] })?.key else { return nil }
+              let hf = blockNames(architecture).first(where: { $0.value == parts[2] })?.key else { return nil }
         return prefix + (hfLlama ? "layers" : "h") + ".\(layer).\(hf)\(suffix)"
     }
 
@@ -43,7 +44,26 @@ public enum TensorNames {
         .gptj: ["wte": "token_embd", "ln_f": "output_norm", "lm_head": "output"],
     ]
 
-    static let blockNames: [ModelFamily: [String: String]] = [
+    /// Hugging Face module → GGUF stem for the blocks of `architecture`: its family's table with the
+    /// architecture's own entries over it (one HF name per GGUF stem, so the reverse lookup is unique).
+    static func blockNames(_ architecture: Architecture) -> [String: String] {
+        var names = familyBlockNames[architecture.family] ?? [:]
+        for (hf, gguf) in architectureBlockNames[architecture] ?? [:] {
+            names = names.filter { $0.value != gguf }
+            names[hf] = gguf
+        }
+        return names
+    }
+
+    /// What an architecture names differently from its family. Qwen3's per-head norms are llama.cpp's
+    /// `attn_q_norm` / `attn_k_norm`; Phi-3's fused projections keep their rows in GGUF: `attn_qkv` is
+    /// [q | k | v], `ffn_up` is [gate | up] (convert_hf_to_gguf.py maps both names unchanged).
+    static let architectureBlockNames: [Architecture: [String: String]] = [
+        .qwen3: ["self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm"],
+        .phi3: ["self_attn.qkv_proj": "attn_qkv", "mlp.gate_up_proj": "ffn_up"],
+    ]
+
+    static let familyBlockNames: [ModelFamily: [String: String]] = [
         .llama: [
             "input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
             "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",

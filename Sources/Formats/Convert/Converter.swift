@@ -118,21 +118,12 @@ public enum Converter {
         for (key, ggufKey) in [("bos_token_id", "bos_token_id"), ("eos_token_id", "eos_token_id"), ("pad_token_id", "padding_token_id")] {
             if let id = g["tokenizer.ggml.\(ggufKey)"]?.int { c[key] = id }
         }
-        switch hp.family {
-        case .gpt2:
-            c["architectures"] = ["GPT2LMHeadModel"]
-            c["n_ctx"] = hp.contextLength
-        case .gptj:
-            c["architectures"] = ["GPTJForCausalLM"]
-        case .llama:
-            // A llama-family GGUF other than Qwen2 becomes a plain llama config: GGUF records no
-            // sliding window, and transformers' Mistral default (4096) would change the model.
-            let isQwen = hp.architecture == .qwen2
-            c["architectures"] = [isQwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM"]
-            c["model_type"] = isQwen ? "qwen2" : "llama"
-        case .gemma3:
-            c["architectures"] = ["Gemma3ForCausalLM"]
-        }
+        // A Mistral GGUF would become a llama config: GGUF records no window, and transformers' Mistral
+        // default (4096) would change the model. (llama.cpp itself writes Mistral as `llama`.)
+        let hf = (hp.architecture == .mistral ? Architecture.llama : hp.architecture).huggingFace
+        c["architectures"] = [hf.className]
+        c["model_type"] = hf.modelType
+        if hp.family == .gpt2 { c["n_ctx"] = hp.contextLength }
         return [UInt8](try JSONSerialization.data(withJSONObject: c, options: [.sortedKeys, .prettyPrinted]))
     }
 }

@@ -44,6 +44,7 @@ extension TransformerModel {
     ///   smaller. nil: lean when the full tape would exceed `fullTapeLimit` bytes.
     public func forwardForBackward(_ batch: ForwardBatch, reusing previous: ForwardTape? = nil, lean: Bool? = nil)
         throws -> (result: ForwardResult, tape: ForwardTape) {
+        guard engine.hasBackward else { throw WilKEError.backwardUnsupported(family: config.family.rawValue) }
         let pack = try Packing(batch, config)
         let startLayer = batch.resume?.layer ?? 0
         let lean = lean ?? (fullTapeBytes(tokens: pack.total, layers: config.nLayer - startLayer) > Self.fullTapeLimit)

@@ -54,7 +54,7 @@ public struct Generator {
             let keep = active.indices.filter { i in
                 let r = active[i]
                 return !stopTokens.contains(next[i]) && out[r].count < maxNewTokens
-                    && (model.config.family != .gpt2 || caches[r].count + 1 <= model.config.maxPositions)
+                    && (!model.engine.traits.learnedPositions || caches[r].count + 1 <= model.config.maxPositions)
             }
             if keep.isEmpty { break }
             active = keep.map { active[$0] }

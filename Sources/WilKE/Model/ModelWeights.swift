@@ -1,14 +1,15 @@
 import Formats
 
-/// One block's parameters: matrices as `Weight` (stored form, nn.Linear layout [out, in]), vectors f32. Optional members depend on the family:
-/// GPT-2 has every bias; GPT-J has no attention biases and no second norm; llama has no norm biases,
-/// a gate projection and (Qwen2) q/k/v biases.
+/// One block's parameters: matrices as `Weight` (stored form, nn.Linear layout [out, in]), vectors f32.
+/// Which members exist is the architecture's (Architectures/<Name>.swift loads them): GPT-2 has every
+/// bias; GPT-J no attention biases and no second norm; the llama family no norm biases, a gate
+/// projection and (Qwen2) q/k/v biases; Qwen3 and Gemma 3 per-head q/k norms.
 final class LayerWeights: @unchecked Sendable {
     /// [C] (+ [C] bias for LayerNorm families)
     let attnNorm: FloatBuffer, attnNormBias: FloatBuffer?
-    /// Gemma 3 only: [D] RMSNorm of each query and key head; [C] norms after attention and after the MLP.
-    /// A GGUF stores every Gemma norm as 1 + w (llama.cpp's converter folds in Gemma3RMSNorm's 1 + w), so
-    /// they are plain RMSNorm weights here.
+    /// [D] RMSNorm of each query and key head (Qwen3, Gemma 3). Gemma 3 only: [C] norms after attention
+    /// and after the MLP. A GGUF stores every Gemma norm as 1 + w (llama.cpp's converter folds in
+    /// Gemma3RMSNorm's 1 + w), so they are plain RMSNorm weights here.
     let qNorm: FloatBuffer?, kNorm: FloatBuffer?, postAttnNorm: FloatBuffer?, postFFNNorm: FloatBuffer?
     /// [H·D, C], [G·D, C], [G·D, C] and their biases
     let wq: Weight, wk: Weight, wv: Weight
@@ -17,7 +18,7 @@ final class LayerWeights: @unchecked Sendable {
     let wo: Weight, bo: FloatBuffer?
     /// [C] (+ [C]); nil for GPT-J's parallel block
     let ffnNorm: FloatBuffer?, ffnNormBias: FloatBuffer?
-    /// [F, C] llama and Gemma 3
+    /// [F, C] gated MLPs (llama family, Gemma 3)
     let wGate: Weight?
     /// [F, C] (+ [F])
     let wUp: Weight, bUp: FloatBuffer?
@@ -25,47 +26,65 @@ final class LayerWeights: @unchecked Sendable {
     var wDown: Weight
     let bDown: FloatBuffer?
 
-    init(_ l: Int, _ cfg: ModelConfig, _ src: TensorLoader) throws {
-        let (c, f, qd, kvd) = (cfg.dModel, cfg.dFF, cfg.qDim, cfg.kvDim)
-        let b = "blk.\(l)."
-        let lnFamily = !cfg.usesRMSNorm
-        attnNorm = try src.load(b + "attn_norm.weight", [c])
-        attnNormBias = lnFamily ? try src.load(b + "attn_norm.bias", [c]) : nil
-        if cfg.family == .gpt2 {
-            // GPT-2 fuses q, k, v into c_attn: rows [0, C) are q, [C, 2C) k, [2C, 3C) v.
-            let w = try src.matrix(b + "attn_qkv.weight", [3 * c, c]), bias = try src.load(b + "attn_qkv.bias", [3 * c])
-            func part(_ buf: FloatBuffer, _ i: Int, _ size: Int) -> FloatBuffer {
-                let out = FloatBuffer(count: size)
-                out.p.update(from: buf.p + i * size, count: size)
-                return out
-            }
-            (wq, wk, wv) = (w.rows(0..<c), w.rows(c..<(2 * c)), w.rows((2 * c)..<(3 * c)))
-            (bq, bk, bv) = (part(bias, 0, c), part(bias, 1, c), part(bias, 2, c))
-        } else {
-            wq = try src.matrix(b + "attn_q.weight", [qd, c])
-            wk = try src.matrix(b + "attn_k.weight", [kvd, c])
-            wv = try src.matrix(b + "attn_v.weight", [kvd, c])
-            if cfg.attentionBias {
-                (bq, bk, bv) = (try src.load(b + "attn_q.bias", [qd]), try src.load(b + "attn_k.bias", [kvd]),
-                                try src.load(b + "attn_v.bias", [kvd]))
-            } else {
-                (bq, bk, bv) = (nil, nil, nil)
-            }
+    init(attnNorm: FloatBuffer, attnNormBias: FloatBuffer? = nil, attention a: AttentionWeights,
+         qNorm: FloatBuffer? = nil, kNorm: FloatBuffer? = nil, postAttnNorm: FloatBuffer? = nil,
+         ffnNorm: FloatBuffer?, ffnNormBias: FloatBuffer? = nil, postFFNNorm: FloatBuffer? = nil, mlp: MLPWeights) {
+        self.attnNorm = attnNorm; self.attnNormBias = attnNormBias
+        (wq, wk, wv, bq, bk, bv, wo, bo) = (a.wq, a.wk, a.wv, a.bq, a.bk, a.bv, a.wo, a.bo)
+        self.qNorm = qNorm; self.kNorm = kNorm; self.postAttnNorm = postAttnNorm; self.postFFNNorm = postFFNNorm
+        self.ffnNorm = ffnNorm; self.ffnNormBias = ffnNormBias
+        (wGate, wUp, bUp, wDown, bDown) = (mlp.wGate, mlp.wUp, mlp.bUp, mlp.wDown, mlp.bDown)
+    }
+}
+
+/// A block's attention projections, however the file stores them (separate or fused).
+struct AttentionWeights {
+    /// [H·D, C], [G·D, C], [G·D, C]; [C, H·D]
+    var wq: Weight, wk: Weight, wv: Weight, wo: Weight
+    var bq: FloatBuffer? = nil, bk: FloatBuffer? = nil, bv: FloatBuffer? = nil, bo: FloatBuffer? = nil
+}
+
+/// A block's MLP projections. - wGate, wUp: [F, C]; wDown: [C, F]
+struct MLPWeights {
+    var wGate: Weight?
+    var wUp: Weight
+    var wDown: Weight
+    var bUp: FloatBuffer? = nil, bDown: FloatBuffer? = nil
+}
+
+/// The tensor layouts several architectures share, under canonical names (`blk.N.` + stem).
+extension TensorLoader {
+    /// `attn_q`, `attn_k`, `attn_v`, `attn_output`, with q/k/v biases when the config says so and an
+    /// output bias when `cfg.attentionOutBias`.
+    func separateAttention(_ l: Int, _ cfg: ModelConfig) throws -> AttentionWeights {
+        let b = "blk.\(l).", (c, qd, kvd) = (cfg.dModel, cfg.qDim, cfg.kvDim)
+        var a = AttentionWeights(wq: try matrix(b + "attn_q.weight", [qd, c]), wk: try matrix(b + "attn_k.weight", [kvd, c]),
+                                 wv: try matrix(b + "attn_v.weight", [kvd, c]), wo: try matrix(b + "attn_output.weight", [c, qd]))
+        if cfg.attentionBias {
+            (a.bq, a.bk, a.bv) = (try load(b + "attn_q.bias", [qd]), try load(b + "attn_k.bias", [kvd]),
+                                  try load(b + "attn_v.bias", [kvd]))
         }
-        let gemma = cfg.family == .gemma3
-        qNorm = gemma ? try src.load(b + "attn_q_norm.weight", [cfg.headDim]) : nil
-        kNorm = gemma ? try src.load(b + "attn_k_norm.weight", [cfg.headDim]) : nil
-        postAttnNorm = gemma ? try src.load(b + "post_attention_norm.weight", [c]) : nil
-        postFFNNorm = gemma ? try src.load(b + "post_ffw_norm.weight", [c]) : nil
-        wo = try src.matrix(b + "attn_output.weight", [c, qd])
-        bo = cfg.attentionOutBias ? try src.load(b + "attn_output.bias", [c]) : nil
-        ffnNorm = cfg.parallelBlock ? nil : try src.load(b + "ffn_norm.weight", [c])
-        ffnNormBias = cfg.family == .gpt2 ? try src.load(b + "ffn_norm.bias", [c]) : nil
-        wGate = cfg.usesRMSNorm ? try src.matrix(b + "ffn_gate.weight", [f, c]) : nil
-        wUp = try src.matrix(b + "ffn_up.weight", [f, c])
-        bUp = lnFamily ? try src.load(b + "ffn_up.bias", [f]) : nil
-        wDown = try src.matrix(b + "ffn_down.weight", [c, f])
-        bDown = lnFamily ? try src.load(b + "ffn_down.bias", [c]) : nil
+        if cfg.attentionOutBias { a.bo = try load(b + "attn_output.bias", [c]) }
+        return a
+    }
+
+    /// `ffn_gate`, `ffn_up`, `ffn_down` without biases (the gated MLP of the llama family and Gemma 3).
+    func gatedMLP(_ l: Int, _ cfg: ModelConfig) throws -> MLPWeights {
+        let b = "blk.\(l).", (c, f) = (cfg.dModel, cfg.dFF)
+        return MLPWeights(wGate: try matrix(b + "ffn_gate.weight", [f, c]), wUp: try matrix(b + "ffn_up.weight", [f, c]),
+                          wDown: try matrix(b + "ffn_down.weight", [c, f]))
+    }
+
+    /// The [C] RMSNorm weight `blk.l.<stem>.weight`.
+    func norm(_ l: Int, _ stem: String, _ cfg: ModelConfig) throws -> FloatBuffer {
+        try load("blk.\(l).\(stem).weight", [cfg.dModel])
+    }
+
+    /// A copy of `buf[i·size ..< (i + 1)·size]`: one part of a fused bias.
+    func part(_ buf: FloatBuffer, _ i: Int, _ size: Int) -> FloatBuffer {
+        let out = FloatBuffer(count: size)
+        out.p.update(from: buf.p + i * size, count: size)
+        return out
     }
 }
 
@@ -117,15 +136,20 @@ final class ModelWeights: @unchecked Sendable {
     let output: Weight
     /// [V], GPT-J's lm_head bias
     let outputBias: FloatBuffer?
+    /// [R/2] what each rotary frequency is divided by (Llama 3's scaling), shared by forward and backward:
+    /// a GGUF's `rope_freqs.weight` (llama.cpp's converter computed it), else from config.json's bands.
+    let ropeDivisors: [Float]?
 
     init(_ cfg: ModelConfig, _ source: WeightSource) throws {
         let src = TensorLoader(source: source)
         let (c, v) = (cfg.dModel, cfg.vocabSize)
         tokenEmbd = try src.matrix("token_embd.weight", [v, c])
-        positionEmbd = cfg.family == .gpt2 ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
-        layers = try (0..<cfg.nLayer).map { try LayerWeights($0, cfg, src) }
+        let engine = cfg.engine, traits = engine.traits
+        positionEmbd = traits.learnedPositions ? try src.load("position_embd.weight", [cfg.maxPositions, c]) : nil
+        layers = try (0..<cfg.nLayer).map { try engine.layerWeights($0, cfg, src) }
         outputNorm = try src.load("output_norm.weight", [c])
-        outputNormBias = !cfg.usesRMSNorm ? try src.load("output_norm.bias", [c]) : nil
+        outputNormBias = traits.norm == .layerNorm ? try src.load("output_norm.bias", [c]) : nil
+        ropeDivisors = try Self.ropeDivisors(cfg, source)
         if source.has("output.weight") {
             output = try src.matrix("output.weight", [v, c])
         } else if cfg.tiedHead {
@@ -133,11 +157,21 @@ final class ModelWeights: @unchecked Sendable {
         } else {
             throw WilKEError.missingTensor("output.weight")
         }
-        outputBias = cfg.family == .gptj && !cfg.tiedHead ? try src.load("output.bias", [v]) : nil
+        outputBias = traits.headBias && !cfg.tiedHead ? try src.load("output.bias", [v]) : nil
         // f32 copies for the whole model or for none of it (see `F32Cache`).
         var matrices = [tokenEmbd] + (output === tokenEmbd ? [] : [output])
         for b in layers { matrices += [b.wq, b.wk, b.wv, b.wo, b.wUp, b.wDown] + (b.wGate.map { [$0] } ?? []) }
         let total = matrices.reduce(0) { $0 + ($1.directF32 == nil ? $1.rows * $1.cols * 4 : 0) }
         if total <= F32Cache.budget { for m in matrices { m.cacheable = true } }
+    }
+}
+
+extension ModelWeights {
+    static func ropeDivisors(_ cfg: ModelConfig, _ source: WeightSource) throws -> [Float]? {
+        let half = cfg.rotaryDim / 2
+        if source.has("rope_freqs.weight") {
+            return try TensorLoader(source: source).load("rope_freqs.weight", [half]).array
+        }
+        return cfg.ropeScaling?.divisors(theta: cfg.ropeTheta ?? 10000, rotaryDim: cfg.rotaryDim)
     }
 }

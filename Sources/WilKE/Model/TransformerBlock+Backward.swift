@@ -1,15 +1,22 @@
 import Formats
 
-// Backward of one block, activations only, walking `block`'s kernels in reverse. Legend as TransformerBlock.swift.
+// Backward of one block, activations only, walking `sharedBlock`'s kernels in reverse. Legend as
+// TransformerBlock.swift.
 //   sequential: dh = dout + N2ᵀ(MLPᵀ(dout));  dx = dh + N1ᵀ(Attnᵀ(dh))
 //   parallel:   dx = dout + N1ᵀ(Attnᵀ(dout) + MLPᵀ(dout))
 
 extension TransformerModel {
     /// Gradient w.r.t. block `l`'s input given the gradient `dout` ([T, C]) w.r.t. its output. Returns [T, C].
+    /// The architecture's engine decides how (most run `sharedBlockBackward`).
     func blockBackward(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
                        dout: FloatBuffer) -> FloatBuffer {
-        if config.family == .gemma3 { return gemma3BlockBackward(l, act, pack, batch, dout: dout) }
-        let cfg = config, w = weights.layers[l]
+        engine.backward(self, l, act, pack, batch, dout: dout)
+    }
+
+    /// The backward of `sharedBlock`.
+    func sharedBlockBackward(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch,
+                             dout: FloatBuffer) -> FloatBuffer {
+        let cfg = config, w = weights.layers[l], traits = engine.traits
         let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
 
         // MLP: down projection, activation, up (and gate) projections.
@@ -29,14 +36,14 @@ extension TransformerModel {
         let dx = FloatBuffer(count: t * c)
         dx.p.update(from: dout.p, count: t * c)
         let dXn: FloatBuffer
-        if cfg.parallelBlock {
+        if traits.parallel {
             dXn = dMLPIn
         } else {
             normBackward(dinp: dx, dout: dMLPIn, inp: act.h, mean: act.norm2Mean, rstd: act.norm2Rstd,
                          weight: w.ffnNorm!, n: t)
             dXn = FloatBuffer(count: t * c)
         }
-        let dAttnOut = cfg.parallelBlock ? dout : dx
+        let dAttnOut = traits.parallel ? dout : dx
 
         // Attention: output projection, softmax mix per row and head, RoPE, q/k/v projections.
         let (qd, kvd) = (cfg.qDim, cfg.kvDim)
@@ -51,17 +58,44 @@ extension TransformerModel {
         Attention.backward(dq: dq.p, dk: dk.p, dv: dv.p, da: dA.p, q: act.q.p, rows: rows, nHead: cfg.nHead,
                            nKVHead: cfg.nKVHead, headDim: cfg.headDim)
         withExtendedLifetime(histories) {}
-        if cfg.family != .gpt2 {
+        if traits.rotary != .none {
             for (buf, heads) in [(dq, cfg.nHead), (dk, cfg.nKVHead)] {
                 RoPE.backward(dx: buf.p, positions: pack.positions, nHead: heads, headDim: cfg.headDim,
-                              rotaryDim: cfg.rotaryDim, theta: cfg.ropeBase, interleaved: cfg.family == .gptj)
+                              rotaryDim: cfg.rotaryDim, theta: cfg.ropeBase, interleaved: traits.rotary == .interleaved,
+                              divisors: weights.ropeDivisors)
             }
         }
-        w.wq.backward(dinp: dXn.p, dout: dq.p, n: t)
-        w.wk.backward(dinp: dXn.p, dout: dk.p, n: t)
+        let (dqIn, dkIn) = traits.qkNorm ? headNormsBackward(l, act, dq: dq, dk: dk, tokens: t) : (dq, dk)
+        w.wq.backward(dinp: dXn.p, dout: dqIn.p, n: t)
+        w.wk.backward(dinp: dXn.p, dout: dkIn.p, n: t)
         w.wv.backward(dinp: dXn.p, dout: dv.p, n: t)
         normBackward(dinp: dx, dout: dXn, inp: act.x, mean: act.norm1Mean, rstd: act.norm1Rstd, weight: w.attnNorm, n: t)
         return dx
+    }
+
+    /// Through Qwen3's per-head norms: the tape keeps q and k after them and the block input x (not its
+    /// norm z, which the blocks of a pass share), so z = N1(x), the projections W_q z + b, W_k z + b and
+    /// their 1/rms are recomputed, then RMSNorm's backward runs over the [T·H, D] head rows. Returns the
+    /// gradients w.r.t. the projections' outputs.
+    /// - dq: [T, H·D]; dk: [T, G·D], w.r.t. the normed (unrotated) q and k
+    private func headNormsBackward(_ l: Int, _ act: LayerActivations, dq: FloatBuffer, dk: FloatBuffer,
+                                   tokens t: Int) -> (FloatBuffer, FloatBuffer) {
+        let cfg = config, w = weights.layers[l]
+        guard let qNorm = w.qNorm, let kNorm = w.kNorm else { preconditionFailure("QK-norm weights are loaded with the layer") }
+        let (h, g, d) = (cfg.nHead, cfg.nKVHead, cfg.headDim)
+        let z = FloatBuffer(count: t * cfg.dModel), zMean = FloatBuffer(count: t), zRstd = FloatBuffer(count: t)
+        norm(out: z, mean: zMean, rstd: zRstd, inp: act.x, weight: w.attnNorm, bias: w.attnNormBias, n: t)
+        let q = FloatBuffer(count: t * h * d), k = FloatBuffer(count: t * g * d)
+        w.wq.forward(out: q.p, inp: z.p, bias: w.bq?.p, n: t)
+        w.wk.forward(out: k.p, inp: z.p, bias: w.bk?.p, n: t)
+        let rq = FloatBuffer(count: t * h), rk = FloatBuffer(count: t * g)
+        let normed = (q: FloatBuffer(count: t * h * d), k: FloatBuffer(count: t * g * d))
+        RMSNorm.forward(out: normed.q.p, rstd: rq.p, inp: q.p, weight: qNorm.p, n: t * h, c: d, eps: cfg.normEpsF32)
+        RMSNorm.forward(out: normed.k.p, rstd: rk.p, inp: k.p, weight: kNorm.p, n: t * g, c: d, eps: cfg.normEpsF32)
+        let dqIn = FloatBuffer(count: t * h * d), dkIn = FloatBuffer(count: t * g * d)
+        RMSNorm.backward(dinp: dqIn.p, dout: dq.p, inp: q.p, rstd: rq.p, weight: qNorm.p, n: t * h, c: d)
+        RMSNorm.backward(dinp: dkIn.p, dout: dk.p, inp: k.p, rstd: rk.p, weight: kNorm.p, n: t * g, c: d)
+        return (dqIn, dkIn)
     }
 
     /// Row `r`'s full key/value history at layer `l` ([P + n, G·D] each, after RoPE): its cached prefix

@@ -1,9 +1,11 @@
 import Formats
 
-// One transformer block over packed tokens. Legend: T packed new tokens, C width, H/G query/kv heads,
-// D head dim, F MLP width.
-//   sequential (GPT-2, llama): h = x + Attn(N1(x));  out = h + MLP(N2(h))
-//   parallel (GPT-J):          out = x + Attn(N1(x)) + MLP(N1(x))
+// One transformer block over packed tokens: the shared block every architecture but Gemma 3 runs, with
+// the variations its `ArchitectureTraits` name (ArchitectureEngine.swift). Legend: T packed new tokens,
+// C width, H/G query/kv heads, D head dim, F MLP width.
+//   sequential (GPT-2, llama family): h = x + Attn(N1(x));  out = h + MLP(N2(h))
+//   parallel (GPT-J):                 out = x + Attn(N1(x)) + MLP(N1(x))
+//   Attn: q, k, v projections; per-head RMSNorm of q and k (Qwen3); RoPE; softmax over the layer's window.
 
 /// Everything a block computes, kept so a backward pass can reuse it (llm.c's activation tensors).
 final class LayerActivations: @unchecked Sendable {
@@ -28,7 +30,7 @@ final class LayerActivations: @unchecked Sendable {
     ///   `sharesScratch`): a tape then keeps per block only what `blockBackward` reads.
     init(_ cfg: ModelConfig, tokens t: Int, input: FloatBuffer, scratch: LayerActivations? = nil) {
         let (c, f) = (cfg.dModel, cfg.dFF)
-        let seq = !cfg.parallelBlock
+        let seq = !cfg.engine.traits.parallel
         let s = scratch.flatMap { $0.mlp.count == t * c ? $0 : nil }
         x = input
         xn = s?.xn ?? FloatBuffer(count: t * c); norm1Mean = FloatBuffer(count: t); norm1Rstd = FloatBuffer(count: t)
@@ -45,18 +47,22 @@ final class LayerActivations: @unchecked Sendable {
     /// attnOut, hn, key or mlp (they only feed weight gradients, which a frozen-weight backward skips), so
     /// a tape keeps x, q, k, v, h, up, gate and out: 2·C + H·D + 2·G·D + 2·F floats per token instead of
     /// 9·C + 3·F + H·D + 2·G·D (the 8B shape: 168 KiB instead of 336 KiB). Gemma 3's backward reads its
-    /// post-norm inputs (attnOut, mlp), so its blocks keep their own.
-    static func sharesScratch(_ cfg: ModelConfig) -> Bool { cfg.family != .gemma3 }
+    /// post-norm inputs (attnOut, mlp), so its blocks keep their own (`ArchitectureEngine.sharesTapeScratch`).
+    static func sharesScratch(_ cfg: ModelConfig) -> Bool { cfg.engine.sharesTapeScratch }
 }
 
 extension TransformerModel {
     /// Forward of block `l`, filling `act` from `act.x`; appends the new keys/values to each row's `kv`.
+    /// The architecture's engine decides how (most run `sharedBlock`).
     func block(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ kv: inout [KVCache], keepAttention: Bool,
                mlpDelta: ([Float], [Int])?) throws {
-        if config.family == .gemma3 {
-            return try gemma3Block(l, act, pack, &kv, keepAttention: keepAttention, mlpDelta: mlpDelta)
-        }
-        let cfg = config, w = weights.layers[l]
+        try engine.forward(self, l, act, pack, &kv, keepAttention: keepAttention, mlpDelta: mlpDelta)
+    }
+
+    /// The shared block (see the legend at the top of the file).
+    func sharedBlock(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ kv: inout [KVCache], keepAttention: Bool,
+                     mlpDelta: ([Float], [Int])?) throws {
+        let cfg = config, w = weights.layers[l], traits = engine.traits
         let (t, c, f) = (pack.total, cfg.dModel, cfg.dFF)
         norm(out: act.xn, mean: act.norm1Mean, rstd: act.norm1Rstd, inp: act.x, weight: w.attnNorm, bias: w.attnNormBias, n: t)
 
@@ -64,19 +70,20 @@ extension TransformerModel {
         w.wq.forward(out: act.q.p, inp: act.xn.p, bias: w.bq?.p, n: t)
         w.wk.forward(out: act.k.p, inp: act.xn.p, bias: w.bk?.p, n: t)
         w.wv.forward(out: act.v.p, inp: act.xn.p, bias: w.bv?.p, n: t)
-        if cfg.family != .gpt2 {
+        if traits.qkNorm { headNorms(l, q: act.q, k: act.k, tokens: t) }
+        if traits.rotary != .none {
             for buf in [act.q, act.k] {
                 RoPE.forward(x: buf.p, positions: pack.positions, nHead: buf === act.q ? cfg.nHead : cfg.nKVHead,
                              headDim: cfg.headDim, rotaryDim: cfg.rotaryDim, theta: cfg.ropeBase,
-                             interleaved: cfg.family == .gptj)
+                             interleaved: traits.rotary == .interleaved, divisors: weights.ropeDivisors)
             }
         }
-        try attend(l, act, pack, &kv, keepAttention: keepAttention)
+        try attend(l, act, pack, &kv, keepAttention: keepAttention, window: engine.window(layer: l, cfg))
         w.wo.forward(out: act.attnOut.p, inp: act.a.p, bias: w.bo?.p, n: t)
 
         // MLP input: the same normed x (parallel) or the norm of the post-attention residual.
         let mlpIn: FloatBuffer
-        if cfg.parallelBlock {
+        if traits.parallel {
             mlpIn = act.xn
         } else {
             for i in 0..<(t * c) { act.h.p[i] = act.x.p[i] + act.attnOut.p[i] }
@@ -94,8 +101,8 @@ extension TransformerModel {
         if let (vec, idx) = mlpDelta {
             for i in idx { for j in 0..<c { act.mlp.p[i * c + j] += vec[j] } }
         }
-        let base = cfg.parallelBlock ? act.x : act.h
-        let extra: FloatBuffer? = cfg.parallelBlock ? act.attnOut : nil
+        let base = traits.parallel ? act.x : act.h
+        let extra: FloatBuffer? = traits.parallel ? act.attnOut : nil
         for i in 0..<(t * c) { act.out.p[i] = base.p[i] + act.mlp.p[i] + (extra?.p[i] ?? 0) }
     }
 
@@ -126,6 +133,17 @@ extension TransformerModel {
             Attention.forward(out: act.a.p, q: act.q.p, rows: rows, nHead: cfg.nHead, nKVHead: cfg.nKVHead,
                               headDim: cfg.headDim, window: window, scale: scale)
         }
+    }
+
+    /// Qwen3's per-head RMSNorm of the projections, in place: [T, H·D] is [T·H, D] rows (RMSNorm reads a
+    /// row fully before writing it). The backward recomputes 1/rms, so it is not kept.
+    /// - q: [T, H·D]; k: [T, G·D]
+    func headNorms(_ l: Int, q: FloatBuffer, k: FloatBuffer, tokens t: Int) {
+        let cfg = config, w = weights.layers[l]
+        guard let qNorm = w.qNorm, let kNorm = w.kNorm else { preconditionFailure("QK-norm weights are loaded with the layer") }
+        let r = (q: FloatBuffer(count: t * cfg.nHead), k: FloatBuffer(count: t * cfg.nKVHead))
+        RMSNorm.forward(out: q.p, rstd: r.q.p, inp: q.p, weight: qNorm.p, n: t * cfg.nHead, c: cfg.headDim, eps: cfg.normEpsF32)
+        RMSNorm.forward(out: k.p, rstd: r.k.p, inp: k.p, weight: kNorm.p, n: t * cfg.nKVHead, c: cfg.headDim, eps: cfg.normEpsF32)
     }
 
     /// LayerNorm (GPT-2 / GPT-J) or RMSNorm (llama) over `n` rows of width C.

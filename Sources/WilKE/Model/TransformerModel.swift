@@ -5,11 +5,14 @@ public struct MLPOutputSnapshot: @unchecked Sendable {
     let weights: [Weight]
 }
 
-/// The CPU transformer: GPT-2, GPT-J, llama-family (incl. Qwen2) and Gemma 3 decoders in f32 over OpenBLAS.
+/// The CPU transformer: GPT-2, GPT-J, the llama family (Llama 2 / 3, Mistral, Qwen2, Qwen3, Phi-3) and
+/// Gemma 3 decoders in f32 over OpenBLAS, each described by its `ArchitectureEngine` (Architectures/).
 /// Rows are packed into one [T, C] matrix per matmul; attention runs per row and head.
 public final class TransformerModel: @unchecked Sendable {
     public let config: ModelConfig
     let weights: ModelWeights
+    /// How this architecture's blocks run (`Architecture.engine`).
+    let engine: any ArchitectureEngine
 
     /// Loads and shape-checks every tensor the config needs; a missing or mis-shaped tensor throws
     /// `WilKEError.missingTensor` / `.tensorShape` naming it. A config the engine would compute wrongly
@@ -18,6 +21,7 @@ public final class TransformerModel: @unchecked Sendable {
         try config.validate()
         try config.checkEngineSupport()
         self.config = config
+        self.engine = config.engine
         self.weights = try ModelWeights(config, weights)
     }
 
@@ -107,7 +111,7 @@ public final class TransformerModel: @unchecked Sendable {
         } else {
             Encoder.forward(out: x.p, tokens: batch.sequences.flatMap { $0 }, positions: pack.positions,
                             wte: weights.tokenEmbd, wpe: weights.positionEmbd?.p, c: c)
-            if cfg.family == .gemma3 {
+            if engine.traits.scaledEmbeddings {
                 // Gemma3TextScaledWordEmbedding: the table is shared with the head, so the scale is applied here.
                 let scale = Float(c).squareRoot()
                 for i in 0..<(pack.total * c) { x.p[i] *= scale }
@@ -209,7 +213,7 @@ struct Packing {
         for s in b.sequences { for t in s where t < 0 || t >= cfg.vocabSize {
             throw WilKEError.tokenOutOfRange(token: t, vocabSize: cfg.vocabSize)
         } }
-        if cfg.family == .gpt2 { // learned positions: nothing exists past the table
+        if cfg.engine.traits.learnedPositions { // nothing exists past the table
             for r in 0..<rows where starts[r] + lengths[r] > cfg.maxPositions {
                 throw WilKEError.sequenceTooLong(length: starts[r] + lengths[r], maxPositions: cfg.maxPositions)
             }
@@ -240,5 +244,5 @@ extension ModelConfig {
     /// The RoPE base in the engine's precision; only rotary families read it.
     var ropeBase: Float { Float(ropeTheta ?? 10000) }
     /// RMSNorm (llama, Gemma 3) rather than LayerNorm with biases (GPT-2, GPT-J); those families also gate the MLP.
-    var usesRMSNorm: Bool { family == .llama || family == .gemma3 }
+    var usesRMSNorm: Bool { engine.traits.norm == .rmsNorm }
 }

@@ -2,8 +2,9 @@
 /// with its Cholesky factor, so C⁻¹k (ROME's u = C⁻¹k̄, §2.2) is a triangular solve in f64 instead of
 /// the reference's fp32 explicit inverse.
 ///
-/// Storage: C and its factor are kept as packed triangles (dim(dim+1)/2 f64, LAPACK dpptrf/dpptrs), half a
-/// full matrix each and the same f64 arithmetic, so the accuracy is unchanged. The moment itself is kept
+/// Storage: C and its factor are kept as packed triangles (dim(dim+1)/2 f64, factored by dpotrf in a
+/// temporary full matrix or by dpptrf in place, see `fullFactorLimit`; solved by LAPACK dpptrs), half a full matrix each and the same f64 arithmetic, so the accuracy is
+/// unchanged. The moment itself is kept
 /// only when asked for (`keepMoment`, the default for small callers and tests); the statistics pipeline
 /// drops it after writing the cache file and factors in place, so a layer of d_ff = 14,336 costs one
 /// 0.77 GiB triangle in memory instead of two 1.5 GiB matrices.
@@ -25,7 +26,7 @@ public struct KeyCovariance: Sendable {
     public let diagonal: [Double]
     /// λ added to the diagonal before factoring (see the type's documentation); 0 when C was factored as is.
     public let ridge: Double
-    /// Packed Cholesky factor L of C + λI (C + λI = L·Lᵀ) as dpptrf leaves it.
+    /// Packed Cholesky factor L of C + λI (C + λI = L·Lᵀ) in dpptrf's / dpptrs's layout.
     let factor: [Double]
 
     /// Relative pivot floor: a factor with min(L_ii²) < pivotFloor · max(C_ii) is treated as singular.
@@ -56,7 +57,7 @@ public struct KeyCovariance: Sendable {
         diagonal = (0..<dim).map { packed[Self.diagonalIndex($0, dim)] }
         let spare = keepMoment || reload == nil ? packed : nil
         packedMoment = keepMoment ? packed : nil
-        // `consume`: the only reference left is the factorisation's, so dpptrf overwrites it in place.
+        // `consume`: the only reference left is the factorisation's, which overwrites it in place.
         (factor, ridge) = try Self.factorize(consume packed, diagonal: diagonal, layer: layer, rankDeficient: count < dim) {
             if let spare { return spare }
             return try reload!()
@@ -84,7 +85,9 @@ public struct KeyCovariance: Sendable {
             var a: [Double]
             if let p = pending { a = p; pending = nil } else { a = try fresh() }
             if lambda > 0 { for i in 0..<n { a[diagonalIndex(i, n)] += lambda } }
-            let info = a.withUnsafeMutableBufferPointer { BLAS.dpptrfPacked(n: n, ap: $0.baseAddress!) }
+            let info = n * n * 8 <= fullFactorLimit
+                ? factorInFull(&a, n: n)
+                : a.withUnsafeMutableBufferPointer { BLAS.dpptrfPacked(n: n, ap: $0.baseAddress!) }
             guard info == 0 else { return nil }
             var minPivot = Double.infinity
             for i in 0..<n { let l = a[diagonalIndex(i, n)]; minPivot = min(minPivot, l * l) }
@@ -96,6 +99,43 @@ public struct KeyCovariance: Sendable {
             if let f = try attempt(lambda) { return (f, lambda) }
         }
         throw WilKEError.singularCovariance(layer: layer, reason: "no ridge up to 0.1 × its mean diagonal makes it positive definite")
+    }
+
+    /// Up to this many bytes of full matrix (n² f64) a factorisation runs in full storage (`factorInFull`),
+    /// above it in place by the packed dpptrf. 1 GiB: the 1B shape's n = 8192 (0.5 GiB) gets the blocked
+    /// kernel; the 8B shape's n = 14,336 (1.5 GiB beside its 0.77 GiB triangle, once an edit's forward has
+    /// brought the whole file into its RSS) would break an edit's file + 1.5 GiB budget, so it pays the
+    /// packed kernel's time instead (docs/BENCHMARKS.md, Scale: 327 s against 33 s of CPU there).
+    static let fullFactorLimit = 1 << 30
+
+    /// LAPACK dpptrf's result, computed by the blocked full-storage dpotrf: the packed triangle (row i's columns
+    /// i..<n, row after row) is spread into the upper triangle of a full row-major [n, n] matrix, factored
+    /// there and packed back in place. Returns LAPACK's `info`.
+    static func factorInFull(_ packed: inout [Double], n: Int) -> Int {
+        var full = [Double](repeating: 0, count: n * n)
+        var o = 0
+        for i in 0..<n {
+            let len = n - i
+            packed.withUnsafeBufferPointer { src in
+                full.withUnsafeMutableBufferPointer { dst in
+                    (dst.baseAddress! + i * n + i).update(from: src.baseAddress! + o, count: len)
+                }
+            }
+            o += len
+        }
+        let info = full.withUnsafeMutableBufferPointer { BLAS.dpotrfLower(n: n, a: $0.baseAddress!, lda: n) }
+        guard info == 0 else { return info }
+        o = 0
+        for i in 0..<n {
+            let len = n - i
+            full.withUnsafeBufferPointer { src in
+                packed.withUnsafeMutableBufferPointer { dst in
+                    (dst.baseAddress! + o).update(from: src.baseAddress! + i * n + i, count: len)
+                }
+            }
+            o += len
+        }
+        return 0
     }
 
     /// `solve` as the closure editors take per layer.

@@ -24,6 +24,8 @@ public struct ModelFingerprint: Sendable, Equatable {
             let name = t.canonicalName ?? t.name
             h.update(data: Array("\(name)|\(t.dtype)|\(t.shape)|".utf8))
             h.update(bufferPointer: checkpoint.data(t))
+            // Hashed once: its pages need not stay resident until the engine multiplies by the tensor.
+            checkpoint.releasePages(t)
             parts.append((name, Array(h.finalize())))
         }
         self.init(digests: parts, nLayer: nLayer)

@@ -74,7 +74,7 @@ public final class StatsCache: @unchecked Sendable {
         } catch {
             return .rejected("\(error)")
         }
-        // The tuple must let go of the triangle before it is factored: a second reference makes dpptrf's
+        // The tuple must let go of the triangle before it is factored: a second reference makes the factor's
         // in-place write copy it first (0.77 GiB more at d_ff = 14,336, the 8B edit's peak).
         let count = packed.count
         let values = packed.values
