@@ -38,20 +38,11 @@ extension TransformerModel {
         // Attention: the post-attention norm, output projection, softmax mix, RoPE, QK-norm, projections.
         let dAttnOut = FloatBuffer(count: t * c)
         RMSNorm.backward(dinp: dAttnOut.p, dout: dx.p, inp: act.attnOut.p, weight: postAttnNorm.p, n: t, c: c, eps: eps)
-        let (qd, kvd) = (cfg.qDim, cfg.kvDim)
-        let dA = FloatBuffer(count: t * qd)
+        let dA = FloatBuffer(count: t * cfg.qDim)
         w.wo.backward(dinp: dA.p, dout: dAttnOut.p, n: t)
-        let dq = FloatBuffer(count: t * qd), dk = FloatBuffer(count: t * kvd), dv = FloatBuffer(count: t * kvd)
-        let histories = (0..<pack.rows).map { r in history(l, act, pack, batch, row: r) }
-        let rows = (0..<pack.rows).map { r in
-            AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: UnsafePointer(histories[r].k.p),
-                         v: UnsafePointer(histories[r].v.p), att: act.att[r].p)
-        }
         // The window needs no argument: the kept probabilities are 0 outside it, so are their gradients.
         let scale = Float(1 / (cfg.queryPreAttnScalar ?? Double(d)).squareRoot())
-        Attention.backward(dq: dq.p, dk: dk.p, dv: dv.p, da: dA.p, q: act.q.p, rows: rows, nHead: cfg.nHead,
-                           nKVHead: cfg.nKVHead, headDim: d, scale: scale)
-        withExtendedLifetime(histories) {}
+        let (dq, dk, dv) = attentionBackward(l, act, pack, batch, dA: dA, scale: scale)
         let theta = Float(cfg.isSlidingLayer(l) ? cfg.ropeLocalTheta ?? 10000 : cfg.ropeTheta ?? 10000)
         for (buf, heads) in [(dq, cfg.nHead), (dk, cfg.nKVHead)] {
             RoPE.backward(dx: buf.p, positions: pack.positions, nHead: heads, headDim: d, rotaryDim: cfg.rotaryDim,

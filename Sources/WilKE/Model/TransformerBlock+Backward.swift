@@ -46,18 +46,9 @@ extension TransformerModel {
         let dAttnOut = traits.parallel ? dout : dx
 
         // Attention: output projection, softmax mix per row and head, RoPE, q/k/v projections.
-        let (qd, kvd) = (cfg.qDim, cfg.kvDim)
-        let dA = FloatBuffer(count: t * qd)
+        let dA = FloatBuffer(count: t * cfg.qDim)
         w.wo.backward(dinp: dA.p, dout: dAttnOut.p, n: t)
-        let dq = FloatBuffer(count: t * qd), dk = FloatBuffer(count: t * kvd), dv = FloatBuffer(count: t * kvd)
-        let histories = (0..<pack.rows).map { r in history(l, act, pack, batch, row: r) }
-        let rows = (0..<pack.rows).map { r in
-            AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: UnsafePointer(histories[r].k.p),
-                         v: UnsafePointer(histories[r].v.p), att: act.att[r].p)
-        }
-        Attention.backward(dq: dq.p, dk: dk.p, dv: dv.p, da: dA.p, q: act.q.p, rows: rows, nHead: cfg.nHead,
-                           nKVHead: cfg.nKVHead, headDim: cfg.headDim)
-        withExtendedLifetime(histories) {}
+        let (dq, dk, dv) = attentionBackward(l, act, pack, batch, dA: dA)
         if traits.rotary != .none {
             for (buf, heads) in [(dq, cfg.nHead), (dk, cfg.nKVHead)] {
                 RoPE.backward(dx: buf.p, positions: pack.positions, nHead: heads, headDim: cfg.headDim,
@@ -96,6 +87,24 @@ extension TransformerModel {
         RMSNorm.backward(dinp: dqIn.p, dout: dq.p, inp: q.p, rstd: rq.p, weight: qNorm.p, n: t * h, c: d)
         RMSNorm.backward(dinp: dkIn.p, dout: dk.p, inp: k.p, rstd: rk.p, weight: kNorm.p, n: t * g, c: d)
         return (dqIn, dkIn)
+    }
+
+    /// The softmax mix's backward over every row's key/value history, one pass for all families.
+    /// - dA: [T, H·D] gradient w.r.t. the mix; scale: the forward's query scale (nil: 1/√D)
+    /// - Returns: [T, H·D], [T, G·D], [T, G·D] gradients w.r.t. q and k after RoPE, and v.
+    func attentionBackward(_ l: Int, _ act: LayerActivations, _ pack: Packing, _ batch: ForwardBatch, dA: FloatBuffer,
+                           scale: Float? = nil) -> (dq: FloatBuffer, dk: FloatBuffer, dv: FloatBuffer) {
+        let cfg = config, t = pack.total
+        let dq = FloatBuffer(count: t * cfg.qDim), dk = FloatBuffer(count: t * cfg.kvDim), dv = FloatBuffer(count: t * cfg.kvDim)
+        let histories = (0..<pack.rows).map { r in history(l, act, pack, batch, row: r) }
+        let rows = (0..<pack.rows).map { r in
+            AttentionRow(offset: pack.offsets[r], n: pack.lengths[r], past: pack.starts[r], k: UnsafePointer(histories[r].k.p),
+                         v: UnsafePointer(histories[r].v.p), att: act.att[r].p)
+        }
+        Attention.backward(dq: dq.p, dk: dk.p, dv: dv.p, da: dA.p, q: act.q.p, rows: rows, nHead: cfg.nHead,
+                           nKVHead: cfg.nKVHead, headDim: cfg.headDim, scale: scale)
+        withExtendedLifetime(histories) {}
+        return (dq, dk, dv)
     }
 
     /// Row `r`'s full key/value history at layer `l` ([P + n, G·D] each, after RoPE): its cached prefix
