@@ -59,20 +59,12 @@ public enum BLAS {
     /// LAPACK is column-major: for a FULL symmetric matrix the layout does not matter on input, and on output
     /// the factor U sits in the column-major upper triangle (= the row-major lower triangle); the other
     /// triangle keeps A. Returns LAPACK's `info`: 0 success, k > 0 when the leading minor of order k is not
-    /// positive definite.
-    public static func dpotrf(n: Int, a: UnsafeMutablePointer<Double>, lda: Int) -> Int {
+    /// positive definite. `lower`: uplo 'L' instead, the factor L of A = L·Lᵀ in the column-major lower
+    /// triangle = the row-major UPPER one (`KeyCovariance.factorInFull` fills and reads that one). Blocked and
+    /// multithreaded in OpenBLAS, unlike the packed dpptrf (level-2 kernels; docs/BENCHMARKS.md, Scale).
+    public static func dpotrf(n: Int, a: UnsafeMutablePointer<Double>, lda: Int, lower: Bool = false) -> Int {
         precondition(n >= 0 && n <= Int(Int32.max) && lda >= max(1, n))
-        var uplo = CChar(UInt8(ascii: "U")), n32 = Int32(n), lda32 = Int32(lda), info: Int32 = 0
-        dpotrf_(&uplo, &n32, a, &lda32, &info)
-        return Int(info)
-    }
-
-    /// LAPACK dpotrf with uplo 'L' on a full [N, N] matrix: the factor L of A = L·Lᵀ in the column-major lower
-    /// triangle, which is the row-major UPPER triangle (`KeyCovariance` fills and reads that one). Blocked
-    /// and multithreaded in OpenBLAS, unlike the packed dpptrf (level-2 kernels; docs/BENCHMARKS.md, Scale).
-    public static func dpotrfLower(n: Int, a: UnsafeMutablePointer<Double>, lda: Int) -> Int {
-        precondition(n >= 0 && n <= Int(Int32.max) && lda >= max(1, n))
-        var uplo = CChar(UInt8(ascii: "L")), n32 = Int32(n), lda32 = Int32(lda), info: Int32 = 0
+        var uplo = CChar(UInt8(ascii: lower ? "L" : "U")), n32 = Int32(n), lda32 = Int32(lda), info: Int32 = 0
         dpotrf_(&uplo, &n32, a, &lda32, &info)
         return Int(info)
     }

@@ -27,21 +27,8 @@ import TestSupport
         let ref = try Self.reference()
         let m = try Self.model()
         #expect(ref.prompts.count == 20)
-        var worst = 0.0
-        // All 20 prompts in one packed batch (rows of different lengths, no padding).
-        let batch = ForwardBatch(sequences: ref.prompts.map(\.ids),
-                                 logitsAt: ref.prompts.enumerated().map { TokenPosition(row: $0, pos: $1.ids.count - 1) })
-        let out = try m.model.forward(batch)
-        for (i, p) in ref.prompts.enumerated() {
-            let logits = out.logits[i]
-            let greedy = logits.indices.max { logits[$0] < logits[$1] }!
-            #expect(greedy == p.top5_ids[0], "\(p.prompt): greedy \(greedy) vs \(p.top5_ids[0])")
-            for (id, l) in zip(p.top5_ids, p.top5_logits) { worst = max(worst, abs(Double(logits[id]) - l)) }
-            // Our tokenizer gives transformers' ids on these prompts.
-            #expect(m.tokenizer.encode(p.prompt, addSpecial: true) == p.ids, "\(p.prompt)")
-        }
+        let worst = try ref.expectMatches(m)
         print("SmolLM2 top-5 logits vs transformers: max abs diff \(worst)")
-        #expect(worst <= 1e-3)
     }
 
     @Test(.enabled(if: RealModel.available))

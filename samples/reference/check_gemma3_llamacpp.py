@@ -10,42 +10,11 @@ Prints a JSON summary; exits non-zero on any failure.
 
 Usage (from the repo root): python samples/reference/check_gemma3_llamacpp.py --bin .build/release/wilke [--model M]
 """
-import argparse, hashlib, json, math, os, subprocess, sys, tempfile
+import argparse, json, os, sys, tempfile
+
+from check_llamacpp import LlamaCpp, sha256, wilke
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def wilke(args, binary):
-    r = subprocess.run([binary] + args, capture_output=True, text=True)
-    if r.returncode != 0:
-        sys.exit(f"wilke {' '.join(args)} failed: {r.stderr.strip()}")
-    return r.stdout
-
-
-class LlamaCpp:
-    """One llama.cpp model loaded in-process; greedy next token and its probability."""
-
-    def __init__(self, model):
-        import xllamacpp as xlc
-        p = xlc.CommonParams()
-        p.model.path = model
-        p.n_ctx = 256
-        p.n_parallel = 1
-        p.cpuparams.n_threads = 2
-        self.server = xlc.Server(p)
-
-    def top(self, prompt):
-        r = self.server.handle_completions({"prompt": prompt, "n_predict": 1, "n_probs": 3, "temperature": 0})
-        t = r["choices"][0]["logprobs"]["content"][0]["top_logprobs"][0]
-        return t["token"], math.exp(t["logprob"])
 
 
 def main():
@@ -68,9 +37,9 @@ def main():
             # 4,096 statistics tokens, as Gemma3EditTests: the same cached files serve both.
             wilke(["edit", a.model, "--requests", req, "--method", "rome", "--stats-tokens", "4096", "-o", patch], a.bin)
             wilke(["apply", a.model, patch, "-o", edited], a.bin)
-            before = base.top(prompt)
+            before = base.top(prompt, 1)[0]
             lc = LlamaCpp(edited)
-            after = lc.top(prompt)
+            after = lc.top(prompt, 1)[0]
             del lc
             ours = json.loads(wilke(["ask", a.model, prompt, "-n", "0", "--top", "1", "--json", "--patch", patch], a.bin))["next_tokens"][0]
             row = {"prompt": prompt, "target_new": fact["target_new"], "target_true": fact["target_true"],

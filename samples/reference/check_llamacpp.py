@@ -36,18 +36,23 @@ def wilke(args, binary):
     return r.stdout
 
 
-def llamacpp_top(model):
-    import xllamacpp as xlc
-    p = xlc.CommonParams()
-    p.model.path = model
-    p.n_ctx = 256
-    p.n_parallel = 1
-    p.cpuparams.n_threads = 2
-    server = xlc.Server(p)
-    r = server.handle_completions({"prompt": PROMPT, "n_predict": 1, "n_probs": 5, "temperature": 0})
-    top = r["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-    del server
-    return [(t["token"], math.exp(t["logprob"])) for t in top]
+class LlamaCpp:
+    """One llama.cpp model loaded in-process (2 threads, 256 positions); greedy next tokens."""
+
+    def __init__(self, model):
+        import xllamacpp as xlc
+        p = xlc.CommonParams()
+        p.model.path = model
+        p.n_ctx = 256
+        p.n_parallel = 1
+        p.cpuparams.n_threads = 2
+        self.server = xlc.Server(p)
+
+    def top(self, prompt, n=5):
+        """The n most likely next tokens after prompt, as (token text, probability)."""
+        r = self.server.handle_completions({"prompt": prompt, "n_predict": 1, "n_probs": n, "temperature": 0})
+        top = r["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        return [(t["token"], math.exp(t["logprob"])) for t in top]
 
 
 def main():
@@ -82,7 +87,7 @@ def main():
         out["gguf_py"] = {"tensors": len(ed.tensors), "unchanged": same, "wilke.patches": recorded}
 
         # 2. llama.cpp loads it and agrees with wilke's in-memory patch
-        lc = llamacpp_top(edited)
+        lc = LlamaCpp(edited).top(PROMPT)
         ours = json.loads(wilke(["ask", a.model, PROMPT, "-n", "0", "--top", "5", "--json", "--patch", patch], a.bin))["next_tokens"]
         out["llamacpp_top5"] = [[t, round(p, 4)] for t, p in lc]
         out["wilke_top5"] = [[t["piece"], round(t["probability"], 4)] for t in ours]

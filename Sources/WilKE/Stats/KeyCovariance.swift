@@ -123,7 +123,7 @@ public struct KeyCovariance: Sendable {
             }
             o += len
         }
-        let info = full.withUnsafeMutableBufferPointer { BLAS.dpotrfLower(n: n, a: $0.baseAddress!, lda: n) }
+        let info = full.withUnsafeMutableBufferPointer { BLAS.dpotrf(n: n, a: $0.baseAddress!, lda: n, lower: true) }
         guard info == 0 else { return info }
         o = 0
         for i in 0..<n {
