@@ -43,6 +43,10 @@ import TestSupport
         first.stopAfter = 1
         _ = try first.run()
         #expect(try EvalDirectory(parts.path).readLog().count == 1)
+        // Published without the facts' text (as docs/results keeps it): the run resumes by case id.
+        var stripped = try EvalDirectory(parts.path).readLog()
+        for i in stripped.indices { (stripped[i].prompt, stripped[i].subject, stripped[i].targetNew, stripped[i].targetTrue) = (nil, nil, nil, nil) }
+        try EvalDirectory(parts.path).rewriteLog(stripped)
         // A fresh process: the unedited model again, the logged edit replayed from the saved patch.
         let resumedRows = try Self.runner(parts, try LoadedModel(path: RealModel.path)).run()
         print("eval N=2 on SmolLM2: \(t1.timeIntervalSince(t0)) s uninterrupted; rows \(rows)")
@@ -103,6 +107,18 @@ import TestSupport
         let again = try d.readLog()
         #expect(again.map(\.scores) == full.map(\.scores) && again.map(\.steps) == [2, 4])
         #expect(try Patch.decode(Array(try Data(contentsOf: URL(fileURLWithPath: d.patchPath)))).id == fullID)
+    }
+
+    /// A log without text names its facts by case id only; another fact in its place is refused.
+    @Test func strippedLogMatchesByCaseID() {
+        var e = EvalLogEntry(index: 1, caseID: 2, prompt: nil, subject: nil, targetNew: nil, targetTrue: nil, layer: 3,
+                             rollbackLayer: 3, scores: EditScores(es: 1, gs: 1, ls: 1), steps: 2, seconds: 1)
+        #expect(LifelongEval.sameFact(e, Self.facts[1]))
+        #expect(!LifelongEval.sameFact(e, Self.facts[2]))
+        e.caseID = nil
+        #expect(!LifelongEval.sameFact(e, Self.facts[1]))
+        e.prompt = Self.facts[1].prompt; e.subject = Self.facts[1].subject; e.targetNew = Self.facts[1].targetNew
+        #expect(LifelongEval.sameFact(e, Self.facts[1]) && !LifelongEval.sameFact(e, Self.facts[2]))
     }
 
     @Test(.enabled(if: RealModel.available))

@@ -73,10 +73,12 @@ public struct EvalLogEntry: Codable, Equatable, Sendable {
     /// 1-based position in the edit stream.
     public var index: Int
     public var caseID: Int?
-    public var prompt: String
-    public var subject: String
-    public var targetNew: String
-    public var targetTrue: String
+    /// The fact's text; absent in a published log (docs/results keeps no CounterFact text), which then
+    /// resumes by `caseID`.
+    public var prompt: String?
+    public var subject: String?
+    public var targetNew: String?
+    public var targetTrue: String?
     public var layer: Int
     public var rollbackLayer: Int
     public var scores: EditScores

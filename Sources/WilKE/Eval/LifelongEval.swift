@@ -164,7 +164,7 @@ public final class LifelongEval {
         guard log.count <= stream.count else {
             throw WilKEError.io(path: directory.logPath, reason: "logs \(log.count) edits but the run has \(stream.count)")
         }
-        for (e, fact) in zip(log, stream) where e.prompt != fact.prompt || e.subject != fact.subject || e.targetNew != fact.targetNew {
+        for (e, fact) in zip(log, stream) where !Self.sameFact(e, fact) {
             throw WilKEError.io(path: directory.logPath, reason: "edit \(e.index) is not the stream's fact \"\(fact.filledPrompt)\"")
         }
         guard let data = FileManager.default.contents(atPath: directory.patchPath) else {
@@ -181,6 +181,15 @@ public final class LifelongEval {
         try editor.replay(prefix)
         // Drops a torn last line, if any, before new lines are appended.
         try directory.rewriteLog(log)
+    }
+
+    /// A logged edit is the stream's fact: by its text, or by its case id when the log was published
+    /// without text (scripts/publish_run.py), so a run copied into docs/results resumes on another machine.
+    static func sameFact(_ e: EvalLogEntry, _ fact: EditRequest) -> Bool {
+        guard let prompt = e.prompt, let subject = e.subject, let targetNew = e.targetNew else {
+            return e.caseID != nil && e.caseID == fact.caseID
+        }
+        return prompt == fact.prompt && subject == fact.subject && targetNew == fact.targetNew
     }
 
     /// Table rows at each checkpoint the log reaches (entries carrying ERS/ORS).
