@@ -78,6 +78,7 @@ extension RootCommand {
             }
             let editor = Editor(loaded, hyperparameters: hp, statistics: try tuning.statisticsSource(loaded, algorithm: algorithm, hp, resident: false))
             editor.scanWorkers = BLAS.threads  // the tool runs nothing else beside an edit
+            editor.templateCache = TemplateCache()  // the model's templates are sampled on its first edit only
             // NAS's reference facts: the run's own requests, each optimized (not applied) on the unedited model.
             editor.anchorRequests = list
             var reports: [EditReport] = [], flops: [Int] = []

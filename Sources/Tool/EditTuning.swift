@@ -163,7 +163,5 @@ struct EditTuning: ParsableArguments {
         return options
     }
 
-    private func fingerprint(_ loaded: LoadedModel) -> ModelFingerprint {
-        ModelFingerprint(checkpoint: loaded.checkpoint, nLayer: loaded.config.nLayer)
-    }
+    private func fingerprint(_ loaded: LoadedModel) -> ModelFingerprint { loaded.checkpointFingerprint }
 }

@@ -43,7 +43,9 @@ struct StatsFixture {
         let first = try s.run()
         #expect(first.map(\.cached) == [false, false])
         #expect(first.allSatisfy { $0.covariance.count == 300 })
-        #expect(s.files.sorted() == first.map { ($0.path as NSString).lastPathComponent }.sorted())
+        #expect(s.files.filter { $0.hasSuffix(".wstats") }.sorted() == first.map { ($0.path as NSString).lastPathComponent }.sorted())
+        // Each statistics file has its Cholesky factor beside it.
+        #expect(s.files.filter { $0.hasSuffix(".wchol") }.sorted() == first.map { ($0.key.fileName as NSString).deletingPathExtension + ".wchol" }.sorted())
         let second = try s.run()
         #expect(second.map(\.cached) == [true, true])
         for (a, b) in zip(first, second) {
@@ -55,7 +57,38 @@ struct StatsFixture {
         let other = try KeyStatistics.compute(model: s.fx.model, fingerprint: s.fingerprint, corpusID: "test-docs", budget: 200,
                                               options: o, cache: s.cache, documents: { s.docs })
         #expect(other.map(\.cached) == [false, false] && other[0].covariance.count == 200)
-        #expect(s.files.count == 4)
+        #expect(s.files.count == 8)
+    }
+
+    /// An edit reads the cached factor instead of factoring C: the same solves; a corrupt factor file, or
+    /// one of statistics since replaced, is never used (the factor is computed again and rewritten).
+    @Test func factorFileIsReusedOnlyForItsStatistics() throws {
+        let s = try StatsFixture("stats-factor")
+        let fresh = try s.run()[1]
+        let key = fresh.key
+        let k = (0..<fresh.covariance.dim).map { Float(sin(Double($0) + 1)) }
+        let cached = try #require(s.cache.loadFactor(key))
+        #expect(cached.packedMoment == nil && cached.ridge == fresh.covariance.ridge && cached.diagonal == fresh.covariance.diagonal)
+        #expect(try cached.solve(k) == fresh.covariance.solve(k))
+        #expect(try s.cache.covariance(key).solve(k) == fresh.covariance.solve(k))
+
+        // Corrupt one byte of L: rejected, refactored by the next load, and the file rewritten valid.
+        let path = s.cache.factorPath(for: key)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count - 40] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(s.cache.loadFactor(key) == nil)
+        #expect(try s.cache.covariance(key).solve(k) == fresh.covariance.solve(k))
+        #expect(s.cache.loadFactor(key) != nil)
+
+        // New statistics under the same key (another writer): the old factor no longer matches them.
+        var packed = try s.cache.readPacked(key).values
+        for i in 0..<fresh.covariance.dim { packed[KeyCovariance.diagonalIndex(i, fresh.covariance.dim)] *= 2 }
+        try s.cache.store(packed: packed, count: fresh.covariance.count, key: key)
+        #expect(s.cache.loadFactor(key) == nil)
+        let doubled = try s.cache.covariance(key)
+        #expect(doubled.diagonal == fresh.covariance.diagonal.map { $0 * 2 })
+        #expect(s.cache.loadFactor(key)?.diagonal == doubled.diagonal)
     }
 
     /// `prepare` (what `wilke edit` uses) stores what is missing or damaged and loads nothing; a layer's
@@ -68,7 +101,7 @@ struct StatsFixture {
                                       options: s.options, cache: s.cache, documents: { reads += 1; return s.docs })
         }
         let keys = try prepare()
-        #expect(keys.map(\.layer) == [0, 1] && reads == 1 && s.files.count == 2)
+        #expect(keys.map(\.layer) == [0, 1] && reads == 1 && s.files.count == 4)  // statistics and factors
         let computed = try s.run()
         #expect(computed.map(\.cached) == [true, true])
         let k = (0..<s.fx.config.dFF).map { Float($0 % 7) - 3 }
@@ -167,6 +200,8 @@ struct StatsFixture {
         var w1 = fx.model.mlpOutputWeight(layer: 1)
         w1[0] += 1
         try fx.model.setMLPOutputWeight(layer: 1, w1)
-        #expect(ModelFingerprint(model: fx.model) == after)  // the last layer's ffn_down feeds no key
+        let last = ModelFingerprint(model: fx.model)
+        #expect(last.layers == after.layers)  // the last layer's ffn_down feeds no key
+        #expect(last.model != after.model && after.model != before.model)  // but the whole model changed
     }
 }

@@ -44,6 +44,8 @@ public final class Editor {
     /// no other BLAS work at the same time (the `wilke` tool) should raise it, e.g. to `BLAS.threads`.
     /// Results do not depend on it.
     public var scanWorkers = 1
+    /// Where sampled templates are kept between runs (`TemplateCache`); nil samples every run (tests).
+    public var templateCache: TemplateCache?
     /// MEMIT's own templates ("{}" + 5 of 10 tokens), sampled once like `templates`.
     public private(set) var memitTemplates: [String]?
     /// The facts NAS's anchor averages over (`--norm-anchor`; the first `anchorReferences` are used),
@@ -81,7 +83,7 @@ public final class Editor {
     /// The context templates, sampled once from the model as it was before the first edit.
     public func contextTemplates() throws -> [String] {
         if let t = templates { return t }
-        let t = try ContextTemplates.sample(loaded, lengths: hyperparameters.templateLengths, seed: hyperparameters.templateSeed)
+        let t = try sampledTemplates(hyperparameters.templateLengths)
         templates = t
         return t
     }
@@ -89,8 +91,25 @@ public final class Editor {
     /// MEMIT's context templates (`hyperparameters.memitTemplateLengths`), sampled once.
     public func memitContextTemplates() throws -> [String] {
         if let t = memitTemplates { return t }
-        let t = try ContextTemplates.sample(loaded, lengths: hyperparameters.memitTemplateLengths, seed: hyperparameters.templateSeed)
+        let t = try sampledTemplates(hyperparameters.memitTemplateLengths)
         memitTemplates = t
+        return t
+    }
+
+    /// Whether this editor has changed the model (a cached template is the unedited model's).
+    private var edited: Bool { !current.isEmpty }
+
+    /// From `templateCache` when it has them for this model (sampled before any edit of this editor,
+    /// so the unedited model's), else sampled and stored there (a cache that cannot be written is skipped).
+    private func sampledTemplates(_ lengths: [[Int]]) throws -> [String] {
+        let seed = hyperparameters.templateSeed
+        guard let cache = templateCache, !edited else {
+            return try ContextTemplates.sample(loaded, lengths: lengths, seed: seed)
+        }
+        let model = TemplateCache.modelIdentity(loaded)
+        if let t = cache.load(model: model, lengths: lengths, seed: seed) { return t }
+        let t = try ContextTemplates.sample(loaded, lengths: lengths, seed: seed)
+        try? cache.store(t, model: model, lengths: lengths, seed: seed)
         return t
     }
 

@@ -64,6 +64,18 @@ public struct KeyCovariance: Sendable {
         }
     }
 
+    /// A factor read back from the cache (`StatsCache.loadFactor`); C itself is not kept.
+    /// - factor: [dim·(dim+1)/2] packed L; diagonal: [dim] diag(C)
+    init(layer: Int, count: Int, diagonal: [Double], ridge: Double, factor: [Double]) {
+        self.layer = layer
+        dim = diagonal.count
+        self.count = count
+        self.diagonal = diagonal
+        self.ridge = ridge
+        self.factor = factor
+        packedMoment = nil
+    }
+
     /// n with n(n+1)/2 == count (checked by the caller).
     static func triangleSide(_ count: Int) -> Int {
         let root: Double = (8 * Double(count) + 1).squareRoot()

@@ -167,6 +167,7 @@ public enum KeyStatistics {
                 let path = try cache.store(packed: packed, count: collector.count, key: key)
                 let cov = try KeyCovariance(layer: key.layer, count: collector.count, packed: consume packed,
                                             keepMoment: options.keepMoment, reload: { try cache.readPacked(key).values })
+                try cache.storeFactor(cov, key: key)
                 found[key.layer] = LayerStats(covariance: cov, key: key, path: path, cached: false, rejected: rejected[key.layer])
             }
         }

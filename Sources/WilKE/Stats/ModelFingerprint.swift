@@ -13,8 +13,14 @@ import Formats
 public struct ModelFingerprint: Sendable, Equatable {
     /// One 64-digit lowercase hex SHA-256 per layer.
     public let layers: [String]
+    /// SHA-256 over every tensor, the head included: the identity of what the whole model computes
+    /// (ROME's context templates are sampled from it).
+    public let model: String
 
-    public init(layers: [String]) { self.layers = layers }
+    public init(layers: [String]) {
+        self.layers = layers
+        model = SHA256.hash(data: Data(layers.joined(separator: "\n").utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 
     /// From a checkpoint's stored bytes (quantized blocks as stored; one SHA-256 pass over the file).
     public init(checkpoint: Checkpoint, nLayer: Int) {
@@ -82,6 +88,10 @@ public struct ModelFingerprint: Sendable, Equatable {
         func feed(_ h: inout SHA256, _ items: [(String, [UInt8])]) {
             for (n, d) in items.sorted(by: { $0.0 < $1.0 }) { h.update(data: Array(n.utf8)); h.update(data: d) }
         }
+        var whole = SHA256()
+        whole.update(data: Array("wilke-model-fingerprint-v1".utf8))
+        feed(&whole, digests.map { ($0.name, $0.digest) })
+        model = whole.finalize().map { String(format: "%02x", $0) }.joined()
         var prefix = SHA256()
         prefix.update(data: Array("wilke-key-fingerprint-v1".utf8))
         feed(&prefix, global)

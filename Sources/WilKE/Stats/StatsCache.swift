@@ -63,9 +63,12 @@ public final class StatsCache: @unchecked Sendable {
 
     /// The statistics under `key`. - keepMoment: keep C beside its factor (see `KeyCovariance`); without
     /// it the file is read straight into the triangle that is factored in place (re-read for a ridge retry).
+    /// Without the moment, a valid factor file (`FactorCache.swift`) is read instead of factoring C; a
+    /// factor computed here is stored for the next caller (best effort: a read-only cache still works).
     public func load(_ key: StatsKey, keepMoment: Bool = true) -> CacheLookup {
         let path = path(for: key)
         guard FileManager.default.fileExists(atPath: path) else { return .missing }
+        if !keepMoment, let cov = loadFactor(key) { return .hit(cov) }
         var packed: (count: Int, values: [Double])
         do {
             packed = try readPacked(key)
@@ -80,8 +83,10 @@ public final class StatsCache: @unchecked Sendable {
         let values = packed.values
         packed = (0, [])
         do {
-            return .hit(try KeyCovariance(layer: key.layer, count: count, packed: consume values, keepMoment: keepMoment,
-                                          reload: { try self.readPacked(key).values }))
+            let cov = try KeyCovariance(layer: key.layer, count: count, packed: consume values, keepMoment: keepMoment,
+                                        reload: { try self.readPacked(key).values })
+            try? storeFactor(cov, key: key)
+            return .hit(cov)
         } catch {
             return .rejected("\(error)")
         }
@@ -213,7 +218,7 @@ public final class StatsCache: @unchecked Sendable {
     /// Removes temp files of writers that no longer run (killed mid-write); live writers' temps stay.
     func removeStaleTemps() {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for name in names where name.hasPrefix(".") && name.contains(".wstats.tmp-") {
+        for name in names where name.hasPrefix(".") && (name.contains(".wstats.tmp-") || name.contains(".wchol.tmp-")) {
             let fields = name.split(separator: "-")
             guard fields.count >= 2, let pid = Int32(fields[fields.count - 2]) else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { unlink(directory + "/" + name) }
