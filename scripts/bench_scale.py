@@ -67,15 +67,19 @@ def measure(a, label, model, gguf, steps=None):
     rows["ask"] = run([a.bin, "ask", model, PROMPT, "-n", "16"], env)
     rows["stats"] = run([a.bin, "stats", model, "--layers", str(LAYER), "--corpus", corpus, "--tokens", str(STATS_TOKENS),
                          "--json"], env)
-    rows["edit"] = run([a.bin, "edit", model, "--prompt", "{} is located in the city of", "--subject", "The Eiffel Tower",
-                        "--target", "Rome", "--method", "rome", "--layer", str(LAYER), "--corpus", corpus,
-                        "--stats-tokens", str(STATS_TOKENS), "--allow-known", "-o", patch, "--force", "--json"]
-                       + (["--steps", str(steps)] if steps else []), env)
+    edit = [a.bin, "edit", model, "--prompt", "{} is located in the city of", "--subject", "The Eiffel Tower",
+            "--target", "Rome", "--method", "rome", "--layer", str(LAYER), "--corpus", corpus,
+            "--stats-tokens", str(STATS_TOKENS), "--allow-known", "-o", patch, "--force", "--json"] \
+        + (["--steps", str(steps)] if steps else [])
+    # The model's first edit samples ROME's context templates (then cached, like the statistics); a
+    # second edit is what every later edit of the model costs.
+    rows["edit"] = run(edit, env)
+    rows["edit again"] = run(edit, env)
     out = applied + (".gguf" if gguf else "")
     rows["apply"] = run([a.bin, "apply", model, patch, "-o", out, "--force"], env)
     shutil.rmtree(out, ignore_errors=True) if os.path.isdir(out) else os.remove(out)
-    edit = json.loads(rows["edit"][2])["edits"][0]
-    return {"label": label, "bytes": size(model), "rows": rows, "edit": edit,
+    edits = [json.loads(rows[k][2])["edits"][0] for k in ("edit", "edit again")]
+    return {"label": label, "bytes": size(model), "rows": rows, "edits": edits,
             "llamacpp": llamacpp_rss(model) if gguf else None}
 
 
@@ -110,35 +114,39 @@ def section_scale(a, out):
                f"their stored form (mmap view, dequantized a panel at a time into the matmul). `ask` generates 16 "
                f"tokens; `stats` computes layer {LAYER}'s key statistics from a small sample ({STATS_TOKENS} tokens "
                f"of samples/unrelated.txt: random weights have nothing a larger one would show); `edit` is one ROME "
-               f"edit at layer {LAYER} with those statistics (from the cache, so its time is the edit's); `apply` "
-               f"writes the patched checkpoint. Goal: peak RSS <= file + 1.5 GiB for ask and edit.\n")
+               f"edit at layer {LAYER} with those statistics and their Cholesky factor (from the cache, so its time "
+               f"is the edit's), run twice: the model's first edit samples ROME's context templates, the second "
+               f"reads them from the cache; `apply` writes the patched checkpoint. Goal: peak RSS <= file + 1.5 GiB for ask and edit.\n")
     out.append("| checkpoint | parameters | file | command | wall | peak RSS | RSS - file | llama.cpp peak RSS (ask) |")
     out.append("|---|---|---|---|---|---|---|---|")
     smol_edit = None
     for name, params, r in results:
-        for cmd in ("ask", "stats", "edit", "apply"):
+        for cmd in ("ask", "stats", "edit", "edit again", "apply"):
             wall, rss, _ = r["rows"][cmd]
             lc = r["llamacpp"]
             extra = f"{lc[1] / GiB:.2f} GiB ({lc[0]:.0f} s)" if cmd == "ask" and lc else ""
-            ok = " ✓" if cmd in ("ask", "edit") and rss <= r["bytes"] + 1.5 * GiB else (" ✗" if cmd in ("ask", "edit") else "")
+            gated = cmd in ("ask", "edit", "edit again")
+            ok = " ✓" if gated and rss <= r["bytes"] + 1.5 * GiB else (" ✗" if gated else "")
             out.append(f"| {r['label']} | {params / 1e9:.2f} B | {r['bytes'] / GiB:.2f} GiB | {cmd} | {wall:.1f} s | "
                        f"{rss / GiB:.2f} GiB | {(rss - r['bytes']) / GiB:+.2f} GiB{ok} | {extra} |")
         if name == "smol":
-            smol_edit = (params, r["edit"]["seconds"], len(r["edit"]["losses"]))
+            smol_edit = (params, [e["seconds"] for e in r["edits"]], len(r["edits"][0]["losses"]))
     out.append("")
     if smol_edit:
-        out.append("ROME edit time (the edit alone: `seconds` of the report, which includes loading and factoring "
-                   "the layer's statistics for the solve) against SmolLM2's shape; linear growth means a time ratio "
-                   "at most the parameter ratio. A row with fewer forward passes than SmolLM2's is compared per "
-                   "pass instead (and carries its fixed costs over fewer passes):\n")
-        out.append("| checkpoint | parameter ratio | edit | forward passes | time ratio |")
-        out.append("|---|---|---|---|---|")
+        out.append("ROME edit time (the edit alone: `seconds` of the report, which includes loading the layer's "
+                   "Cholesky factor for the solve) against SmolLM2's shape, for the model's first edit (which "
+                   "samples the context templates) and for a second one (templates cached); linear growth means a "
+                   "time ratio at most the parameter ratio. A row with fewer forward passes than SmolLM2's is "
+                   "compared per pass instead (and carries its fixed costs over fewer passes):\n")
+        out.append("| checkpoint | parameter ratio | forward passes | first edit | time ratio | next edit | time ratio |")
+        out.append("|---|---|---|---|---|---|---|")
         for name, params, r in results:
-            e = r["edit"]
-            passes = len(e["losses"])
-            ratio = e["seconds"] / smol_edit[1] if passes == smol_edit[2] else \
-                (e["seconds"] / passes) / (smol_edit[1] / smol_edit[2])
-            ok = " ✓" if ratio <= params / smol_edit[0] else " ✗"
-            out.append(f"| {r['label']} | {params / smol_edit[0]:.1f}x | {e['seconds']:.1f} s | {passes} | "
-                       f"{ratio:.1f}x{'' if passes == smol_edit[2] else ' per pass'}{ok} |")
+            passes = len(r["edits"][0]["losses"])
+            cells = []
+            for e, smol_s in zip(r["edits"], smol_edit[1]):
+                ratio = e["seconds"] / smol_s if passes == smol_edit[2] else \
+                    (e["seconds"] / passes) / (smol_s / smol_edit[2])
+                ok = " ✓" if ratio <= params / smol_edit[0] else " ✗"
+                cells += [f"{e['seconds']:.1f} s", f"{ratio:.1f}x{'' if passes == smol_edit[2] else ' per pass'}{ok}"]
+            out.append(f"| {r['label']} | {params / smol_edit[0]:.1f}x | {passes} | " + " | ".join(cells) + " |")
         out.append("")
