@@ -21,10 +21,7 @@ import Formats
 extension StatsCache {
     static let factorMagic = Array("WKCHOL01".utf8)
 
-    public func factorPath(for key: StatsKey) -> String {
-        let base = key.fileName.hasSuffix(".wstats") ? String(key.fileName.dropLast(7)) : key.fileName
-        return directory + "/" + base + ".wchol"
-    }
+    public func factorPath(for key: StatsKey) -> String { stem(for: key) + ".wchol" }
 
     /// The trailing SHA-256 of the statistics file under `key` (hex), read without reading the file.
     func momentDigest(_ key: StatsKey) -> String? {
@@ -44,27 +41,7 @@ extension StatsCache {
                                      "ridge": "\(cov.ridge)", "moment": moment, "fingerprint": key.fingerprint,
                                      "corpus": key.corpus, "tokens": key.tokens, "maxLength": key.maxLength]
         let head = Array(try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]))
-        let out = try OutputFile(path: factorPath(for: key), overwrite: true)
-        do {
-            var hash = SHA256()
-            func emit(_ bytes: UnsafeRawBufferPointer) throws {
-                hash.update(bufferPointer: bytes)
-                try out.write(bytes)
-            }
-            var w = ByteWriter()
-            w.write(bytes: Self.factorMagic)
-            w.write(UInt64(head.count))
-            w.write(bytes: head)
-            w.pad(toMultipleOf: 8)
-            try w.bytes.withUnsafeBytes { try emit($0) }
-            try cov.diagonal.withUnsafeBytes { try emitPieces($0, emit) }
-            try cov.factor.withUnsafeBytes { try emitPieces($0, emit) }
-            try Array(hash.finalize()).withUnsafeBytes { try out.write($0) }
-            try out.commit()
-        } catch {
-            out.discard()
-            throw error
-        }
+        try writeHashed(path: factorPath(for: key), magic: Self.factorMagic, header: head, payloads: [cov.diagonal, cov.factor])
     }
 
     /// The factored statistics from the factor file under `key`, or nil when it is missing, corrupt, or
@@ -101,7 +78,7 @@ extension StatsCache {
     }
 }
 
-/// Hands `bytes` to `emit` in 64 MiB pieces (a triangle of 0.77 GiB is never copied whole).
+/// Hands `bytes` to `emit` in 64 MiB pieces.
 func emitPieces(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer) throws -> Void) throws {
     var o = 0
     while o < bytes.count {

@@ -17,10 +17,7 @@ import Formats
 extension StatsCache {
     static let nullSpaceMagic = Array("WKNULL01".utf8)
 
-    public func nullSpacePath(for key: StatsKey, threshold: Double) -> String {
-        let base = key.fileName.hasSuffix(".wstats") ? String(key.fileName.dropLast(7)) : key.fileName
-        return directory + "/" + base + "-t\(threshold).wnull"
-    }
+    public func nullSpacePath(for key: StatsKey, threshold: Double) -> String { stem(for: key) + "-t\(threshold).wnull" }
 
     /// The null space of the statistics under `key` below `threshold`: the cached file when it is valid,
     /// else computed from the statistics file (which must exist) and stored.

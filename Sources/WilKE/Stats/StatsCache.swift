@@ -61,6 +61,11 @@ public final class StatsCache: @unchecked Sendable {
 
     public func path(for key: StatsKey) -> String { directory + "/" + key.fileName }
 
+    /// The statistics file's path without `.wstats`: the factor and null-space files sit beside it.
+    func stem(for key: StatsKey) -> String {
+        directory + "/" + (key.fileName.hasSuffix(".wstats") ? String(key.fileName.dropLast(7)) : key.fileName)
+    }
+
     /// The statistics under `key`. - keepMoment: keep C beside its factor (see `KeyCovariance`); without
     /// it the file is read straight into the triangle that is factored in place (re-read for a ridge retry).
     /// Without the moment, a valid factor file (`FactorCache.swift`) is read instead of factoring C; a
@@ -123,6 +128,17 @@ public final class StatsCache: @unchecked Sendable {
         }
         removeStaleTemps()
         let path = path(for: key)
+        // The upper triangle row by row is exactly the packed array.
+        try writeHashed(path: path, magic: Self.magic, header: Self.header(key: key, dim: dim, count: count),
+                        payloads: [packed], beforeCommit: beforeCommit)
+        return path
+    }
+
+    /// Writes `magic`, the header's u64 length, the header, zero padding to 8 bytes, the payloads' f64s and
+    /// the SHA-256 of all of it to `path` atomically (the layout of `.wstats` and `.wchol` files), in
+    /// 64 MiB pieces: a 0.77 GiB triangle is never copied whole.
+    func writeHashed(path: String, magic: [UInt8], header: [UInt8], payloads: [[Double]],
+                     beforeCommit: () throws -> Void = {}) throws {
         let out = try OutputFile(path: path, overwrite: true)
         do {
             var hash = SHA256()
@@ -130,22 +146,13 @@ public final class StatsCache: @unchecked Sendable {
                 hash.update(bufferPointer: bytes)
                 try out.write(bytes)
             }
-            let header = Self.header(key: key, dim: dim, count: count)
             var w = ByteWriter()
-            w.write(bytes: Self.magic)
+            w.write(bytes: magic)
             w.write(UInt64(header.count))
             w.write(bytes: header)
             w.pad(toMultipleOf: 8)
             try w.bytes.withUnsafeBytes { try emit($0) }
-            // The upper triangle row by row is exactly the packed array; written in 64 MiB pieces.
-            try packed.withUnsafeBytes { m in
-                var o = 0
-                while o < m.count {
-                    let n = min(64 << 20, m.count - o)
-                    try emit(UnsafeRawBufferPointer(rebasing: m[o..<(o + n)]))
-                    o += n
-                }
-            }
+            for p in payloads { try p.withUnsafeBytes { try emitPieces($0, emit) } }
             try Array(hash.finalize()).withUnsafeBytes { try out.write($0) }
             try beforeCommit()
             try out.commit()
@@ -153,7 +160,6 @@ public final class StatsCache: @unchecked Sendable {
             out.discard()
             throw error
         }
-        return path
     }
 
     static func header(key: StatsKey, dim: Int, count: Int) -> [UInt8] {
@@ -196,18 +202,7 @@ public final class StatsCache: @unchecked Sendable {
         let n = dim * (dim + 1) / 2
         guard size - start - 32 == n * 8 else { throw bad("the payload size does not match the header") }
         var values = [Double](repeating: 0, count: n)
-        try values.withUnsafeMutableBytes { dst in
-            var o = 0
-            while o < dst.count {
-                let m = min(64 << 20, dst.count - o)
-                guard let d = try? fh.read(upToCount: m), d.count == m else { throw bad("the file is truncated") }
-                d.withUnsafeBytes { src in
-                    hash.update(bufferPointer: src)
-                    dst.baseAddress!.advanced(by: o).copyMemory(from: src.baseAddress!, byteCount: m)
-                }
-                o += m
-            }
-        }
+        guard values.withUnsafeMutableBytes({ readPieces(fh, into: $0, &hash) }) else { throw bad("the file is truncated") }
         guard let tail = try? fh.read(upToCount: 32), Array(tail) == Array(hash.finalize()) else {
             throw bad("the checksum does not match (truncated or corrupt file)")
         }
