@@ -50,7 +50,9 @@ import Testing
     /// two layers' exact LAs are within a few percent of each other when each stops on the fixtures' 19
     /// steps (llama: 0.204 vs 0.197, the layer that plateaus 1.2 nats higher taking the smaller δ), so the
     /// test gives both layers one common target, one nat below the δ = 0 loss, where the argmin is clear;
-    /// the estimate's law itself was measured on SmolLM2 (docs/ALGORITHM_NOTES.md, "Fast scan").
+    /// the estimate's law itself was measured on SmolLM2 (docs/ALGORITHM_NOTES.md, "Fast scan"). The clamp
+    /// is lifted so that the common target, not the clamp, ends each optimization (the clamp bound has its
+    /// own test below).
     @Test(arguments: fixtureArchs) func estimatePicksTheFullScansLayer(arch: String) throws {
         let fx = try FixtureModel(arch)
         var f = try RomeEditFixtureTests.Fixture(arch, layers: fx.config.nLayer)
@@ -59,6 +61,7 @@ import Testing
         let shared = try fx.model.sharedScanPass(f.inputs, layers: layers, f.hp)
         f.hp.steps = 200
         f.hp.earlyStopLoss = shared.loss.total - 1
+        f.hp.clampNormFactor = 100
         let est = try fx.model.layerEstimates(shared, layers: layers, f.hp, covariance: solvers)
         let exact = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 1) { _, _ in }
         let fast = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 1, shared: shared) { _, _ in }
@@ -74,6 +77,27 @@ import Testing
             #expect(RomeEditFixtureTests.maxAbs(a.r, b.r) <= 1e-5 * max(1, a.r.map(abs).max()!), "\(arch) layer \(a.layer) r")
             #expect(a.u == b.u && a.optimization.adamSteps == b.optimization.adamSteps)
             #expect(abs(a.relativeSize - b.relativeSize) <= 1e-6 * a.relativeSize)
+        }
+    }
+
+    /// Where ROME's clamp ends the optimization (‖δ_l‖ = clamp · ‖m₀,l‖, as on Gemma 3 at every layer), the
+    /// estimate's clamp bound is the exact LA, layer by layer: LA = ‖δ‖ · ‖û‖ / (|k · û| · ‖W‖_F) with
+    /// everything but δ known at δ = 0.
+    @Test(arguments: fixtureArchs) func clampBoundIsTheExactLAWhereTheClampBinds(arch: String) throws {
+        let fx = try FixtureModel(arch)
+        var f = try RomeEditFixtureTests.Fixture(arch, layers: fx.config.nLayer)
+        f.hp.clampNormFactor = 0.05  // far below what the loss asks for within the fixtures' 19 steps
+        let layers = Array(0..<fx.config.nLayer)
+        let solvers = try layers.map { try f.solver($0) }
+        let shared = try fx.model.sharedScanPass(f.inputs, layers: layers, f.hp)
+        let est = try fx.model.layerEstimates(shared, layers: layers, f.hp, covariance: solvers)
+        let exact = try fx.model.scan(f.inputs, layers: layers, f.hp, covariance: solvers, workers: 1, shared: shared) { _, _ in }
+        for (e, x) in zip(est, exact) {
+            let d = x.optimization.delta, m0 = x.optimization.m0
+            let clamped = sqrtf(d.reduce(0) { $0 + $1 * $1 }) / sqrtf(m0.reduce(0) { $0 + $1 * $1 })
+            print("\(arch) layer \(e.layer): ‖δ‖/‖m₀‖ \(clamped), LA_est \(e.estimate), exact LA \(x.relativeSize)")
+            #expect(abs(clamped - 0.05) <= 1e-5, "\(arch) layer \(e.layer): δ did not end on the clamp")
+            #expect(abs(e.estimate - x.relativeSize) <= 1e-4 * x.relativeSize, "\(arch) layer \(e.layer)")
         }
     }
 

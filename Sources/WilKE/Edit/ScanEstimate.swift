@@ -52,10 +52,11 @@ struct DeltaStart: Sendable {
 /// One layer's estimate of WilKE's LA(l) (docs/ALGORITHM_NOTES.md, "Fast scan").
 public struct LayerEstimate: Sendable, Equatable {
     public var layer: Int
-    /// LA_est(l) = ‖h_{l+1}‖^½ · ‖C⁻¹k̄‖ / (|k · C⁻¹k̄| · ‖W_l‖_F), k = k_c (or k̄ with averaged keys): ROME's
-    /// exact LA with ‖δ_l‖ replaced by its measured law ‖δ_l‖ ∝ ‖h_{l+1}‖^½ (docs/ALGORITHM_NOTES.md, "Fast
-    /// scan": ROME's 20 Adam steps stop on their step budget, not at a loss, so the first-order
-    /// ‖δ_l‖ ∝ 1/‖g_l‖ does not hold). Only its order across layers means something.
+    /// LA_est(l) = min(e^2.19 · ‖h_{l+1}‖^½, clamp · ‖m₀,l‖) · ‖C⁻¹k̄‖ / (|k · C⁻¹k̄| · ‖W_l‖_F), k = k_c (or
+    /// k̄ with averaged keys): ROME's exact LA with ‖δ_l‖ replaced by its measured law ‖δ_l‖ ≈ e^2.19 ‖h_{l+1}‖^½
+    /// (docs/ALGORITHM_NOTES.md, "Fast scan": ROME's 20 Adam steps stop on their step budget, not at a
+    /// loss, so the first-order ‖δ_l‖ ∝ 1/‖g_l‖ does not hold), bounded by the clamp ROME applies to δ.
+    /// Only its order across layers means something.
     public var estimate: Float
     /// ‖h_{l+1}‖, |k · û| (ROME's denominator) and ‖W_l‖_F, the three factors.
     public var streamNorm: Float, denominator: Float, weightNorm: Float
@@ -151,15 +152,24 @@ extension TransformerModel {
             let h = shared.streamNorms[l] ?? 0
             // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
             let usable = gNorm > 0 && denom > 0 && wNorm > 0
-            let est = usable ? h.squareRoot() / (denom * wNorm) : .infinity
-            let firstOrder = usable ? 1 / (gNorm * denom * wNorm) : .infinity
             let m0 = shared.m0[l] ?? []
+            let m0Norm = Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) }))
+            let delta = min(Self.deltaLawScale * h.squareRoot(), hp.clampNormFactor * m0Norm)
+            let est = usable && delta > 0 ? delta / (denom * wNorm) : .infinity
+            let firstOrder = usable ? 1 / (gNorm * denom * wNorm) : .infinity
             return LayerEstimate(layer: l, estimate: est, streamNorm: h, denominator: denom, weightNorm: wNorm,
                                  gradientNorm: gNorm, firstOrder: firstOrder,
-                                 gradientL1: Float(g.reduce(0.0) { $0 + Double(abs($1)) }),
-                                 m0Norm: Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) })))
+                                 gradientL1: Float(g.reduce(0.0) { $0 + Double(abs($1)) }), m0Norm: m0Norm)
         }
     }
+}
+
+extension TransformerModel {
+    /// e^2.19, the constant of the law log ‖δ_l‖ = 2.19 + ½ log ‖h_{l+1}‖ fitted on SmolLM2's 8 fit facts.
+    /// It was free while the law alone ranked the layers; against the clamp bound it sets where the law
+    /// gives way: on SmolLM2 (clamp 4) at 52 of 450 layer-facts, on Gemma 3 (clamp 1, h in the
+    /// thousands) at every layer (docs/ALGORITHM_NOTES.md, "The clamp bound").
+    static let deltaLawScale: Float = 8.935
 }
 
 extension LayerEstimate {
