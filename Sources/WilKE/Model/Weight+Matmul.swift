@@ -12,10 +12,13 @@ import Synchronization
 import Formats
 
 extension Weight {
-    /// Floats of dequantized weight per panel: large enough for sgemm to run at speed and for the
-    /// codec to split the work over the cores, small enough to stay in L2/L3 and out of the RSS budget.
-    /// Any value gives the same results (tests shrink it to cross panel boundaries on small matrices).
-    nonisolated(unsafe) static var panelFloats = 1 << 20
+    /// Floats of dequantized weight per panel (64 MiB): every sgemm call packs the whole input x again
+    /// and, in the backward, reads and writes all of dx, so a thin panel (the 8B shape's down projection
+    /// gave 73 rows at 4 MiB) spends as much time packing as multiplying. 64 MiB panels cut an 8B-width
+    /// Adam pass by a fifth and the δ = 0 pass by a third (docs/BENCHMARKS.md, Scale) for 2 x 60 MiB more
+    /// scratch. Any value gives the same products up to summation order (tests shrink it to cross panel
+    /// boundaries on small matrices; models with f32 copies never walk panels).
+    nonisolated(unsafe) static var panelFloats = 1 << 24
     /// The codec splits a panel over threads from this many elements (its default is for whole tensors).
     static let panelThreshold = 1 << 16
 
