@@ -214,9 +214,17 @@ enum F32Cache {
 enum Scratch {
     private static let pool = Mutex<[FloatBuffer]>([])
 
+    /// - count: floats needed; 0 lends no buffer (a pointer that must not be read or written), so an
+    ///   unused second panel does not hold a pooled 64 MiB one.
     static func with<T>(count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> T) rethrows -> T {
+        if count == 0 {
+            return try withUnsafeTemporaryAllocation(of: Float.self, capacity: 1) { try body($0.baseAddress!) }
+        }
+        // The smallest buffer that fits: a small request must not take (and keep busy) a panel-sized one,
+        // which would make the next panel-sized request allocate another.
         let buf = pool.withLock { free -> FloatBuffer in
-            if let i = free.firstIndex(where: { $0.count >= count }) { return free.remove(at: i) }
+            let fits = free.indices.filter { free[$0].count >= count }
+            if let i = fits.min(by: { free[$0].count < free[$1].count }) { return free.remove(at: i) }
             return FloatBuffer(count: count)
         }
         defer { pool.withLock { free in if free.count < 8 { free.append(buf) } } }
