@@ -5,7 +5,7 @@ case id from a full-scan directory and the fast scan's per-layer estimates, from
 all K).
 
   python3 scripts/scan_compare.py docs/results/scan-compare/full docs/results/scan-compare/estimates.jsonl \
-      --fast-runs docs/results/scan-compare/fast --k 3 --margin 1.09
+      --fast-runs docs/results/scan-compare/fast --k 3 --margin 1.09 [--clamp 4]
 
 The fast scan's choice is the exact argmin of full's LAs over the layers it optimizes (the best estimate and
 those of the K best within a factor M of it):
@@ -14,7 +14,7 @@ the largest difference from full's LA), so one set of estimates shows every K. W
 layer, the edit is full's edit; otherwise its success is that of a fast run (--fast-runs) that chose the
 layer (else "?"). Success: p(new) > p(old) after the edit.
 """
-import argparse, json, os
+import argparse, json, math, os
 
 
 def report(d, i):
@@ -22,9 +22,17 @@ def report(d, i):
     return json.load(open(p))["edits"][0] if p and os.path.exists(p) else None
 
 
-def estimates(source):
-    """case id -> {layer: LA_est}, from a `wilke dev estimates` JSONL file or a folder of fast reports."""
+def estimates(source, clamp=None):
+    """case id -> {layer: LA_est}, from a `wilke dev estimates` JSONL file or a folder of fast reports. With
+    `clamp`, LA_est is recomputed from the JSONL's factors with the clamp bound (docs/ALGORITHM_NOTES.md,
+    "The clamp bound"): min(e^2.19 ‖h‖^½, clamp ‖m₀‖) / (|k·û| ‖W‖_F), for reports made before it."""
     out = {}
+    if clamp is not None:
+        law = lambda L: min(math.exp(2.19) * math.sqrt(L["h"]), clamp * L["m0"]) / (L["denominator"] * L["w"])
+        for line in open(source):
+            d = json.loads(line)
+            out[d["case_id"]] = {L["layer"]: law(L) for L in d["layers"]}
+        return out
     if os.path.isdir(source):
         for f in os.listdir(source):
             if f.endswith(".json") and f[:-5].isdigit():
@@ -42,8 +50,9 @@ def main():
     ap.add_argument("--fast-runs", help="folder of `wilke edit --scan fast --json` reports (success where the layers differ)")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--margin", type=float, default=1.09)
+    ap.add_argument("--clamp", type=float, help="recompute LA_est with the clamp bound at this clamp_norm_factor (JSONL only)")
     a = ap.parse_args()
-    est_all = estimates(a.estimates)
+    est_all = estimates(a.estimates, a.clamp)
     ids = sorted(int(f[:-5]) for f in os.listdir(a.full_dir) if f.endswith(".json") and f[:-5].isdigit())
     rows, n, same, within, succ_same, diffs, hits, tf = [], 0, 0, 0, 0, [], {k: [0, 0] for k in range(1, 6)}, []
     optimized = []
