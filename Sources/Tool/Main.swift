@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Formats
 import WilKE
 
@@ -11,6 +14,17 @@ enum Main {
     static let computeVerbs: Set<String> = ["ask", "edit", "stats", "eval", "dev"]
 
     static func main() {
+        #if canImport(Glibc)
+        // Buffers of 1 MiB and more (tape blocks, panels, the patch step's tensor-sized buffers) go to
+        // mmap and back to the system when freed. glibc's default threshold rises to 32 MiB after the
+        // first such free, and then those buffers stay in its arenas: measured on the 8B shape's ROME edit
+        // (docs/BENCHMARKS.md, Scale): peak RSS file + 1.45-1.56 GiB by default, + 1.12 GiB with this.
+        // mallopt is not in Swift's Glibc module (malloc.h); M_MMAP_THRESHOLD is -3 in glibc's ABI.
+        if let f = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
+            typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+            _ = unsafeBitCast(f, to: Mallopt.self)(-3, 1 << 20)
+        }
+        #endif
         if CommandLine.arguments.count > 1, computeVerbs.contains(CommandLine.arguments[1]),
            let core = BLASKernel.betterCoreType() {
             setenv("OPENBLAS_CORETYPE", core, 1)
