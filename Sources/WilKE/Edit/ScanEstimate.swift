@@ -147,13 +147,12 @@ extension TransformerModel {
             let u = try updateDirection(keys.mean, layer: l, hp, statistics: st)
             let key = hp.averagedKeys ? keys.mean : keys.bare
             let denom = abs(zip(key, u).reduce(Float(0)) { $0 + $1.0 * $1.1 })
-            let gNorm = Float(sqrt(g.reduce(0.0) { $0 + Double($1) * Double($1) }))
+            let gNorm = Self.euclideanNorm(g)
             let wNorm = Float(st.weightNorm ?? mlpOutputNorm(layer: l))  // from the stored weight, no dense copy
             let h = shared.streamNorms[l] ?? 0
             // A zero gradient (a layer the loss cannot see) or a zero denominator can carry no edit.
             let usable = gNorm > 0 && denom > 0 && wNorm > 0
-            let m0 = shared.m0[l] ?? []
-            let m0Norm = Float(sqrt(m0.reduce(0.0) { $0 + Double($1) * Double($1) }))
+            let m0Norm = Self.euclideanNorm(shared.m0[l] ?? [])
             let delta = min(Self.deltaLawScale * h.squareRoot(), hp.clampNormFactor * m0Norm)
             let est = usable && delta > 0 ? delta / (denom * wNorm) : .infinity
             let firstOrder = usable ? 1 / (gNorm * denom * wNorm) : .infinity
@@ -170,6 +169,9 @@ extension TransformerModel {
     /// gives way: on SmolLM2 (clamp 4) at 52 of 450 layer-facts, on Gemma 3 (clamp 1, h in the
     /// thousands) at every layer (docs/ALGORITHM_NOTES.md, "The clamp bound").
     static let deltaLawScale: Float = 8.935
+
+    /// ‖v‖, summed in Double (the estimate's factors come from vectors of up to 14,336 floats).
+    static func euclideanNorm(_ v: [Float]) -> Float { Float(sqrt(v.reduce(0.0) { $0 + Double($1) * Double($1) })) }
 }
 
 extension LayerEstimate {
