@@ -6,7 +6,7 @@
 # shorten the run; WilKE scans 15 layers per fact, so it takes ~15x ROME's time. Then the interop check
 # of `wilke export` / `rebase` / `apply --promote` with llama.cpp and PEFT (samples/reference/check_lora.py,
 # in the Python environment of scripts/python-env.sh; ACCEPT_LORA=0 skips it), and Gemma 3 edits read by
-# llama.cpp (samples/reference/check_gemma3_llamacpp.py on ACCEPT_GEMMA3_FACTS facts, default 3;
+# llama.cpp (samples/reference/check_gemma3_llamacpp.py on the first ACCEPT_GEMMA3_FACTS facts, default all 10, with ROME and WilKE;
 # ACCEPT_GEMMA3=0 skips it).
 set -euo pipefail
 bin="$1"; model="$2"
@@ -31,9 +31,9 @@ fi
 if [ "${ACCEPT_GEMMA3:-1}" != 0 ]; then
   gemma="${WILKE_GEMMA3:-${WILKE_CACHE:-$HOME/.cache/wilke}/models/gemma-3-270m-q4_k_m.gguf}"
   if [ -f "$gemma" ]; then
-    echo "accept: Gemma 3 ROME edits applied with wilke apply, answered by llama.cpp" >&2
+    echo "accept: Gemma 3 ROME and WilKE edits applied with wilke apply, answered by llama.cpp" >&2
     py="$("$root/scripts/python-env.sh")"
-    "$py" "$root/samples/reference/check_gemma3_llamacpp.py" --bin "$bin" --model "$gemma" --facts "${ACCEPT_GEMMA3_FACTS:-3}" \
+    "$py" "$root/samples/reference/check_gemma3_llamacpp.py" --bin "$bin" --model "$gemma" --facts "${ACCEPT_GEMMA3_FACTS:-10}" \
         >"$out/gemma3_llamacpp.json" 2>"$out/gemma3_llamacpp.log" || { tail -5 "$out/gemma3_llamacpp.log" >&2; exit 1; }
   else
     echo "accept: no Gemma 3 GGUF at $gemma (make fetch-model); its llama.cpp check is skipped" >&2
