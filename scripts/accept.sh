@@ -3,11 +3,11 @@
 # samples/edits.jsonl is edited alone on SmolLM2 with ROME and with WilKE; the fact must become the
 # greedy answer and the 20 prompts of samples/unrelated.txt must keep theirs. Writes docs/ACCEPTANCE.md.
 # ACCEPT_METHODS (default "rome wilke"; "none" skips the edits) and ACCEPT_LIMIT (first N facts)
-# shorten the run; WilKE scans 15 layers per fact, so it takes ~15x ROME's time. Then the interop check
+# shorten the run; WilKE's fast scan optimizes about two layers per fact, so it takes ~2x ROME's time. Then the interop check
 # of `wilke export` / `rebase` / `apply --promote` with llama.cpp and PEFT (samples/reference/check_lora.py,
 # in the Python environment of scripts/python-env.sh; ACCEPT_LORA=0 skips it), and Gemma 3 edits read by
-# llama.cpp (samples/reference/check_gemma3_llamacpp.py on the first ACCEPT_GEMMA3_FACTS facts, default all 10, with ROME and WilKE;
-# ACCEPT_GEMMA3=0 skips it).
+# llama.cpp (samples/reference/check_gemma3_llamacpp.py, ROME and WilKE on the first ACCEPT_GEMMA3_FACTS
+# facts, default all 10; ACCEPT_GEMMA3=0 skips it).
 set -euo pipefail
 bin="$1"; model="$2"
 root="$(cd "$(dirname "$0")/.." && pwd)"

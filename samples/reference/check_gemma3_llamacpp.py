@@ -5,7 +5,8 @@ and WilKE, its fast scan): `wilke edit` on the Gemma 3 270M GGUF (the fact alone
 tokens, cached, as Gemma3EditTests), `wilke apply` into a copy, then llama.cpp (the `xllamacpp` wheel,
 in-process; its server binds only to 127.0.0.1) loads the copy and must answer the fact's prompt with the
 new target's first token, where on the original file it answered the true one; its top token must be the
-one `wilke ask --patch` gives on the original. Last, `wilke revert` of each method's first edit must give back the original SHA-256.
+one `wilke ask --patch` gives on the original. Last, `wilke revert` of each method's first edit must give
+back the original SHA-256.
 Prints a JSON summary; exits non-zero on any failure.
 
 Usage (from the repo root): python samples/reference/check_gemma3_llamacpp.py --bin .build/release/wilke [--model M]
