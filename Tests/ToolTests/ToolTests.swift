@@ -52,6 +52,25 @@ func runWilke(_ args: [String], environment: [String: String] = [:]) throws -> R
         #expect(abs((first?["probability"] as? Double ?? 0) - 0.7725) < 0.01)
     }
 
+    /// The binary on the second real model: `wilke ask` on Gemma 3 270M gives transformers' prompt ids
+    /// (BOS first), top-5 next tokens and their logits (within 1e-3) for "The capital of France is", as
+    /// recorded in the Gemma fixture (samples/reference/make_gemma3_reference.py).
+    @Test(.enabled(if: Gemma3Model.available))
+    func askOnGemma3AnswersLikeTransformers() throws {
+        let prompt = "The capital of France is"
+        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
+            TestPaths.fixture("WilKETests", "gemma3_top5.json")))) as? [String: Any]
+        let ref = try #require((fixture?["prompts"] as? [[String: Any]])?.first { $0["prompt"] as? String == prompt })
+        let r = try runWilke(["ask", Gemma3Model.path, prompt, "-n", "0", "--top", "5", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(obj?["prompt_ids"] as? [Int] == ref["ids"] as? [Int])
+        let next = try #require(obj?["next_tokens"] as? [[String: Any]])
+        #expect(next.compactMap { $0["id"] as? Int } == ref["top5_ids"] as? [Int])
+        let logits = next.compactMap { $0["logit"] as? Double }, want = try #require(ref["top5_logits"] as? [Double])
+        #expect(logits.count == 5 && zip(logits, want).allSatisfy { abs($0 - $1) <= 1e-3 }, "\(logits) vs \(want)")
+    }
+
     @Test(.enabled(if: RealModel.available))
     func badInputIsOneLine() throws {
         for args in [["ask", RealModel.path, ""], ["ask", "/nonexistent.gguf", "hi"], ["ask", RealModel.path, "hi", "-n", "-1"]] {
