@@ -48,7 +48,14 @@ import TestSupport
         for i in stripped.indices { (stripped[i].prompt, stripped[i].subject, stripped[i].targetNew, stripped[i].targetTrue) = (nil, nil, nil, nil) }
         try EvalDirectory(parts.path).rewriteLog(stripped)
         // A fresh process: the unedited model again, the logged edit replayed from the saved patch.
-        let resumedRows = try Self.runner(parts, try LoadedModel(path: RealModel.path)).run()
+        var statuses: [String] = []
+        let resumedRows = try Self.runner(parts, try LoadedModel(path: RealModel.path)).run { event in
+            if case .status(let s) = event { statuses.append(s) }
+        }
+        // The replay reports its steps (the logged edit and its roll-back are two), then the resume point.
+        #expect(statuses.filter { $0.hasPrefix("replaying") } == ["replaying the saved patch: step 1 of 2",
+                                                                  "replaying the saved patch: step 2 of 2"])
+        #expect(statuses.contains("resumed after edit 1 of 2"))
         print("eval N=2 on SmolLM2: \(t1.timeIntervalSince(t0)) s uninterrupted; rows \(rows)")
 
         let a = try EvalDirectory(whole.path).readLog(), b = try EvalDirectory(parts.path).readLog()

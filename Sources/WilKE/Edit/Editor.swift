@@ -206,8 +206,9 @@ extension Editor {
     /// resume): the same builder calls reproduce byte-identical steps, so the patch continues as if the
     /// run had never stopped, and the model gets the exact weights. Each step's result hash is checked.
     /// With `--preserve null-space` each replayed edit's keys join the accumulator as they did in the run
-    /// (read from the model right after the edit's steps, as `edit` does).
-    public func replay(_ patch: Patch) throws {
+    /// (read from the model right after the edit's steps, as `edit` does). `progress(done, total)` follows
+    /// each step: a long run's replay takes minutes when every edit's keys are recomputed.
+    public func replay(_ patch: Patch, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws {
         let ckpt = loaded.checkpoint
         // The keys are read with the templates of the unedited model, sampled before the first step.
         if hyperparameters.preserve == .nullSpace {
@@ -242,6 +243,7 @@ extension Editor {
                 }
                 group = []
             }
+            progress?(i + 1, patch.steps.count)
         }
     }
 

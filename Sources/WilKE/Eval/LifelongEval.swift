@@ -114,7 +114,7 @@ public final class LifelongEval {
         if config.method == .memit { _ = try editor.memitContextTemplates() }
         if config.hyperparameters.normAnchor { editor.anchorRequests = anchorFacts(excluding: stream + heldOut) }
         if !log.isEmpty {
-            try resume(editor, log: log, stream: stream)
+            try resume(editor, log: log, stream: stream, progress: progress)
             progress?(.status("resumed after edit \(log.count) of \(stream.count)"))
         }
         let probe = ExactMatch(loaded)
@@ -160,7 +160,7 @@ public final class LifelongEval {
     }
 
     /// Re-applies the logged edits from the saved patch after checking the log matches the stream.
-    func resume(_ editor: Editor, log: [EvalLogEntry], stream: [EditRequest]) throws {
+    func resume(_ editor: Editor, log: [EvalLogEntry], stream: [EditRequest], progress: ((Event) -> Void)?) throws {
         guard log.count <= stream.count else {
             throw WilKEError.io(path: directory.logPath, reason: "logs \(log.count) edits but the run has \(stream.count)")
         }
@@ -178,7 +178,11 @@ public final class LifelongEval {
         // A crash between saving the patch and logging leaves extra steps: they are recomputed.
         var prefix = saved
         prefix.steps = Array(saved.steps.prefix(steps))
-        try editor.replay(prefix)
+        // A status line per twentieth of the steps: enough to see a long replay move, not one per step.
+        let every = max(1, steps / 20)
+        try editor.replay(prefix) { done, total in
+            if done % every == 0 || done == total { progress?(.status("replaying the saved patch: step \(done) of \(total)")) }
+        }
         // Drops a torn last line, if any, before new lines are appended.
         try directory.rewriteLog(log)
     }
