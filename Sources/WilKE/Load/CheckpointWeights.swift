@@ -10,6 +10,8 @@ public struct CheckpointWeights: WeightSource {
 
     public func tensor(_ name: String) throws -> (shape: [Int], values: [Float]) {
         guard let t = checkpoint.tensor(name) else { throw WilKEError.missingTensor(name) }
+        // Named here, as Weight does for matrices: the codec's own error knows the dtype, not the tensor.
+        guard TensorCodec.canDequantize(t.dtype) else { throw WilKEError.uncomputableDType(tensor: name, dtype: t.dtype.name) }
         return (t.logicalShape, checkpoint.engineValues(name, try checkpoint.logical(t)))
     }
 
