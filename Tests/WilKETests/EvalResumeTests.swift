@@ -117,6 +117,23 @@ import TestSupport
     }
 
     /// A log without text names its facts by case id only; another fact in its place is refused.
+    /// `--known-filter` reports each chunk of candidates it has run (the four facts are one chunk), and
+    /// what it reports is what it selected.
+    @Test(.enabled(if: RealModel.available))
+    func knownFilterReportsItsProgress() throws {
+        let dir = try TestPaths.scratch("eval-known")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = Self.runner(dir, try LoadedModel(path: RealModel.path))
+        var config = r.config
+        config.knownFilter = true
+        config.edits = 1
+        let runner = LifelongEval(config: config, directory: r.directory, loaded: r.loaded, requests: Self.facts) { _ in nil }
+        var statuses: [String] = []
+        let (stream, heldOut) = try runner.selectFacts { if case .status(let s) = $0 { statuses.append(s) } }
+        #expect(stream.count == 1 && heldOut.count == 1)
+        #expect(statuses == ["known-filter: 2 of 2 known facts in 4 candidates"], "\(statuses)")
+    }
+
     @Test func strippedLogMatchesByCaseID() {
         var e = EvalLogEntry(index: 1, caseID: 2, prompt: nil, subject: nil, targetNew: nil, targetTrue: nil, layer: 3,
                              rollbackLayer: 3, scores: EditScores(es: 1, gs: 1, ls: 1), steps: 2, seconds: 1)

@@ -59,7 +59,9 @@ public final class LifelongEval {
 
     /// The edit stream and the held-out set: the first N and next N usable facts of the shuffled list
     /// (usable: has target_true, and with the known filter, is answered exactly by the unedited model).
-    public func selectFacts() throws -> (stream: [EditRequest], heldOut: [EditRequest]) {
+    /// With `--known-filter`, `progress` gets a status line per chunk of 64 candidates checked: the filter
+    /// runs the model on every candidate until 2N known facts are found, minutes for N = 256.
+    public func selectFacts(progress: ((Event) -> Void)? = nil) throws -> (stream: [EditRequest], heldOut: [EditRequest]) {
         let n = config.edits
         let candidates = LifelongEval.shuffled(requests, seed: config.seed).filter { $0.targetTrue != nil }
         var chosen: [EditRequest] = []
@@ -70,6 +72,7 @@ public final class LifelongEval {
                 let chunk = Array(candidates[start ..< min(start + 64, candidates.count)])
                 chosen += try probe.known(chunk)
                 start += chunk.count
+                progress?(.status("known-filter: \(min(chosen.count, 2 * n)) of \(2 * n) known facts in \(start) candidates"))
             }
         } else {
             chosen = Array(candidates.prefix(2 * n))
@@ -105,7 +108,7 @@ public final class LifelongEval {
             }
             try directory.writeConfig(config)
         }
-        let (stream, heldOut) = try selectFacts()
+        let (stream, heldOut) = try selectFacts(progress: progress)
         progress?(.status("\(stream.count) edits, \(heldOut.count) held-out facts; \(config.hyperparameters.describe(config.method, layer: config.layer))"))
         let editor = Editor(loaded, hyperparameters: config.hyperparameters, statistics: statistics)
         editor.scanWorkers = scanWorkers
