@@ -99,7 +99,7 @@ extension TransformerModel {
             let x = l + 1 < config.nLayer ? tape.blockInput(l + 1) : tape.final
             let resume = config.normsMLPOutput ? l : l + 1
             residuals[l] = tape.pack.residual(layer: resume, resume == l ? tape.blockInput(l) : x, width: c)
-            streams[l] = Float(sqrt(x.row(tap, width: c).reduce(0.0) { $0 + Double($1) * Double($1) }))
+            streams[l] = Self.euclideanNorm(x.row(tap, width: c))
             guard let m = result.mlpOut[l]?.first else { throw WilKEError.invalidBatch("the δ = 0 pass has no tap at layer \(l)") }
             m0[l] = m
         }
